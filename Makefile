@@ -1,0 +1,69 @@
+# serverless-payments: every target installs what it needs first (a virtualenv in .venv).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+REQS   := infra/requirements-dev.txt layers/paycore/requirements.txt
+ENV    ?= dev
+PYTEST_ARGS ?=
+
+.PHONY: help install run test test-unit test-integration test-e2e lint format validate build deploy seed clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): $(REQS)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r infra/requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned requirements
+
+run: $(STAMP) ## start the local stack on http://127.0.0.1:3000 (Ctrl-C stops it)
+	$(PY) -m infra.local
+
+test: $(STAMP) ## run every suite: unit, integration (moto) and e2e (HTTP against the local stack)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP)
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy on paycore
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+validate: $(STAMP) ## cfn-lint and sam validate --lint (no AWS account needed)
+	$(VENV)/bin/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam validate --lint --template template.yaml
+
+build: $(STAMP) ## sam build for arm64 (needs a python3.13 interpreter; found through pyenv)
+	@PY313="$$(infra/find-python313.sh)" || exit 1; \
+	echo "sam build with $$PY313"; \
+	PATH="$$(dirname $$PY313):$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --template template.yaml --parallel --cached
+
+deploy: build ## sam deploy --config-env $(ENV) (dev or prod; needs AWS credentials)
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --config-env $(ENV)
+
+seed: $(STAMP) ## write infra/seed/channels.json to a deployed stage: make seed TABLE=<ChannelsTableName>
+	@test -n "$(TABLE)" || { echo "usage: make seed TABLE=<ChannelsTableName output>"; exit 2; }
+	PYTHONPATH=layers/paycore:. $(PY) -m infra.seed.channels --table $(TABLE)
+
+clean: ## remove build output, caches and the virtualenv
+	rm -rf .aws-sam $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,96 @@
+"""Typed configuration, read from the environment at invoke time.
+
+Handlers call :func:`get_settings` inside the handler, never at import. A missing required
+variable raises :class:`ConfigurationError` naming it: there are no silent defaults for table
+names, keys or URLs. Tests call :func:`reset_settings` after changing the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from paycore.errors import ConfigurationError
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is required and not set")
+    return value
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigurationError(f"environment variable {name} must be >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Where AWS clients connect. ``endpoint_url`` is set only on the local stack and in tests."""
+
+    region: str
+    endpoint_url: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AwsSettings:
+        region = _optional(env, "AWS_REGION") or _optional(env, "AWS_DEFAULT_REGION")
+        if region is None:
+            raise ConfigurationError("environment variable AWS_REGION (or AWS_DEFAULT_REGION) is required")
+        return cls(region=region, endpoint_url=_optional(env, "AWS_ENDPOINT_URL"))
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    table: str
+    cache_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ChannelSettings:
+        return cls(
+            table=_required(env, "CHANNELS_TABLE"),
+            cache_seconds=_int(env, "CHANNELS_CACHE_SECONDS", 30),
+        )
+
+
+@lru_cache(maxsize=1)
+def aws_settings() -> AwsSettings:
+    return AwsSettings.from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def channel_settings() -> ChannelSettings:
+    return ChannelSettings.from_env(os.environ)
+
+
+def stage() -> str:
+    return _required(os.environ, "STAGE")
+
+
+_CACHED = [aws_settings, channel_settings]
+
+
+def register_cached(func: object) -> None:
+    """Register another ``lru_cache``d settings reader so that :func:`reset_settings` clears it."""
+    _CACHED.append(func)  # type: ignore[arg-type]
+
+
+def reset_settings() -> None:
+    """Forget every cached settings object (tests change the environment between cases)."""
+    for func in _CACHED:
+        func.cache_clear()  # type: ignore[attr-defined]

@@ -1,0 +1,61 @@
+"""Binding PynamoDB models to the configured tables and endpoint, once per container.
+
+Table names are configuration (``*_TABLE`` variables), not class constants: :func:`bind` points a
+model at its table before use and keeps the connection until the configuration changes or
+:func:`paycore.aws.reset_clients` runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pynamodb.connection import Connection
+from pynamodb.models import Model
+
+from paycore.aws import on_reset
+from paycore.config import aws_settings
+
+M = TypeVar("M", bound=type[Model])
+
+_BOUND: set[type[Model]] = set()
+_CONNECTION: list[Connection] = []
+
+
+def bind(model: M, table_name: str) -> M:
+    """Point ``model`` at ``table_name`` on the configured endpoint; cheap when nothing changed."""
+    settings = aws_settings()
+    meta: Any = model.Meta
+    if (
+        getattr(meta, "table_name", None) != table_name
+        or getattr(meta, "host", None) != settings.endpoint_url
+        or getattr(meta, "region", None) != settings.region
+    ):
+        meta.table_name = table_name
+        meta.host = settings.endpoint_url
+        meta.region = settings.region
+        model._connection = None
+    _BOUND.add(model)
+    return model
+
+
+def connection() -> Connection:
+    """A PynamoDB connection for transactions that span tables (``TransactWrite``)."""
+    settings = aws_settings()
+    if _CONNECTION:
+        conn = _CONNECTION[0]
+        if conn.host == settings.endpoint_url and conn.region == settings.region:
+            return conn
+        _CONNECTION.clear()
+    conn = Connection(region=settings.region, host=settings.endpoint_url)
+    _CONNECTION.append(conn)
+    return conn
+
+
+@on_reset
+def reset_models() -> None:
+    for model in _BOUND:
+        model._connection = None
+        meta: Any = model.Meta
+        meta.table_name = None
+    _BOUND.clear()
+    _CONNECTION.clear()
