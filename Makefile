@@ -60,9 +60,9 @@ build: $(STAMP) ## sam build for arm64 (needs a python3.13 interpreter; found th
 deploy: build ## sam deploy --config-env $(ENV) (dev or prod; needs AWS credentials)
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --config-env $(ENV)
 
-seed: $(STAMP) ## write infra/seed/channels.json to a deployed stage: make seed TABLE=<ChannelsTableName>
-	@test -n "$(TABLE)" || { echo "usage: make seed TABLE=<ChannelsTableName output>"; exit 2; }
-	PYTHONPATH=layers/paycore:. $(PY) -m infra.seed.channels --table $(TABLE)
+seed: $(STAMP) ## write infra/seed/channels.json (or FILE=...) to a deployed stage: make seed TABLE=<ChannelsTableName>
+	@test -n "$(TABLE)" || { echo "usage: make seed TABLE=<ChannelsTableName output> [FILE=infra/seed/<file>.json]"; exit 2; }
+	PYTHONPATH=layers/paycore:. $(PY) -m infra.seed.channels --table $(TABLE) $(if $(FILE),--file $(FILE))
 
 clean: ## remove build output, caches and the virtualenv
 	rm -rf .aws-sam $(VENV) .pytest_cache .mypy_cache .ruff_cache

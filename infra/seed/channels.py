@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 SEED_FILE = Path(__file__).with_name("channels.json")
+# Real providers' example channels: not loaded by the local stack (they need real credentials).
+PROVIDERS_EXAMPLE_FILE = Path(__file__).with_name("channels.providers.example.json")
+REAL_PROVIDERS = ("stripe", "alipay", "wechatpay")
+STRIPE_METHODS = ("card", "wechat_pay", "alipay")
 
 
 def load_seed(path: Path = SEED_FILE) -> list[dict[str, Any]]:
@@ -29,7 +33,31 @@ def load_seed(path: Path = SEED_FILE) -> list[dict[str, Any]]:
                 isinstance(limits["min"], int) and isinstance(limits["max"], int) and 0 < limits["min"] <= limits["max"]
             ):
                 raise ValueError(f"channel {channel['id']}: limits for {currency} must be integers 0 < min <= max")
+    _check_provider_accounts(channels)
     return channels
+
+
+def _check_provider_accounts(channels: list[dict[str, Any]]) -> None:
+    """A real provider's channels name their credentials secret, and share one account
+    (secret and base URL): callbacks, queries and refunds name the provider, not the channel."""
+    accounts: dict[str, tuple[Any, Any]] = {}
+    for channel in channels:
+        provider = channel["provider"]
+        if provider not in REAL_PROVIDERS:
+            continue
+        secret = channel.get("credentials_secret")
+        if not isinstance(secret, str) or not secret:
+            raise ValueError(f"channel {channel['id']}: provider {provider} needs a credentials_secret")
+        account = (secret, channel.get("api_base"))
+        if accounts.setdefault(provider, account) != account:
+            raise ValueError(
+                f"channel {channel['id']}: all {provider} channels must share credentials_secret and api_base"
+            )
+        method = (channel.get("options") or {}).get("payment_method", "card")
+        if provider == "stripe" and method not in STRIPE_METHODS:
+            raise ValueError(
+                f"channel {channel['id']}: Stripe payment_method must be one of {', '.join(STRIPE_METHODS)}"
+            )
 
 
 def seed_channels(path: Path = SEED_FILE) -> int:

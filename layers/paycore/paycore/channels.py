@@ -30,6 +30,10 @@ class Channel:
     priority: int
     fee_bps: int
     description: str | None = None
+    # Real providers only (docs/providers.md); never part of the API's channel list.
+    credentials_secret: str | None = None
+    api_base: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Channel:
@@ -44,6 +48,9 @@ class Channel:
             priority=int(data.get("priority", 100)),
             fee_bps=int(data.get("fee_bps", 0)),
             description=data.get("description"),
+            credentials_secret=data.get("credentials_secret"),
+            api_base=data.get("api_base"),
+            options=dict(data.get("options") or {}),
         )
 
     def accepts(self, amount: int | None, currency: str | None) -> bool:

@@ -68,6 +68,27 @@ class ChannelSettings:
         )
 
 
+@dataclass(frozen=True)
+class ProviderSettings:
+    """How payment provider adapters read their credentials and talk to the providers' APIs.
+
+    ``secrets_max_age``: seconds a container keeps a provider's credentials (Powertools parameters
+    cache) before reading the secret again, so a rotated key is picked up without a deployment.
+    ``http_timeout``: seconds for one call to a provider's API (connect and read), well inside
+    the functions' 10 s timeout.
+    """
+
+    secrets_max_age: int
+    http_timeout: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ProviderSettings:
+        return cls(
+            secrets_max_age=_int(env, "PROVIDER_SECRETS_MAX_AGE", 300),
+            http_timeout=float(_int(env, "PROVIDER_HTTP_TIMEOUT", 6, minimum=1)),
+        )
+
+
 @lru_cache(maxsize=1)
 def aws_settings() -> AwsSettings:
     return AwsSettings.from_env(os.environ)
@@ -76,6 +97,11 @@ def aws_settings() -> AwsSettings:
 @lru_cache(maxsize=1)
 def channel_settings() -> ChannelSettings:
     return ChannelSettings.from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def provider_settings() -> ProviderSettings:
+    return ProviderSettings.from_env(os.environ)
 
 
 def stage() -> str:
@@ -94,3 +120,6 @@ def reset_settings() -> None:
     """Forget every cached settings object (tests change the environment between cases)."""
     for func in _CACHED:
         func.cache_clear()  # type: ignore[attr-defined]
+
+
+register_cached(provider_settings)

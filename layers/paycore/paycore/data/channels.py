@@ -40,6 +40,11 @@ class ChannelItem(Model):
     priority = NumberAttribute(default=100)
     fee_bps = NumberAttribute(default=0)
     description = UnicodeAttribute(null=True)
+    # Real providers (docs/providers.md): the Secrets Manager secret holding the account's keys, the
+    # provider API's base URL (None: the provider's production endpoint) and provider options.
+    credentials_secret = UnicodeAttribute(null=True)
+    api_base = UnicodeAttribute(null=True)
+    options = MapAttribute(default=dict)  # type: ignore[var-annotated,no-untyped-call]
 
 
 def _model() -> type[ChannelItem]:
@@ -65,6 +70,9 @@ def put_channel_item(data: dict[str, Any]) -> None:
         priority=int(data.get("priority", 100)),
         fee_bps=int(data.get("fee_bps", 0)),
         description=data.get("description"),
+        credentials_secret=data.get("credentials_secret"),
+        api_base=data.get("api_base"),
+        options=dict(data.get("options") or {}),
     )
     item.save()
 
@@ -83,4 +91,11 @@ def _to_dict(item: ChannelItem) -> dict[str, Any]:
         "priority": int(item.priority),
         "fee_bps": int(item.fee_bps),
         "description": item.description,
+        "credentials_secret": item.credentials_secret,
+        "api_base": item.api_base,
+        "options": _plain(item.options),
     }
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    return dict(value.as_dict() if hasattr(value, "as_dict") else (value or {}))

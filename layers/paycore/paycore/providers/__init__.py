@@ -42,3 +42,9 @@ def known_providers() -> list[str]:
 
 def reset_providers() -> None:
     _INSTANCES.clear()
+
+
+# The real providers (docs/providers.md). Each module imports its own heavy dependencies lazily.
+register("stripe", "paycore.providers.stripe_provider:factory")
+register("alipay", "paycore.providers.alipay_provider:factory")
+register("wechatpay", "paycore.providers.wechatpay_provider:factory")
