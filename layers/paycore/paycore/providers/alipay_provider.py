@@ -263,11 +263,12 @@ class AlipayProvider:
         own answer (``fund_change``) and the refund query settle refunds.
         """
         account = self._accounts.account()
-        params = self._form(raw_body)
+        params, charset = self._form(raw_body)
         if params.get("sign_type") != "RSA2":
             raise InvalidCallback("notification is not signed with RSA2")
-        content = sign_content(params, exclude=("sign", "sign_type"))
-        if not rsa_verify(str(account.credential("alipay_public_key")), content.encode("utf-8"), params.get("sign")):
+        # Alipay signs the text in the notification's own charset (utf-8 unless it says gbk).
+        content = sign_content(params, exclude=("sign", "sign_type")).encode(charset)
+        if not rsa_verify(str(account.credential("alipay_public_key")), content, params.get("sign")):
             raise InvalidCallback("notification signature does not verify")
         if params.get("app_id") != str(account.credential("app_id")):
             raise InvalidCallback("notification is for another app_id")
@@ -304,17 +305,19 @@ class AlipayProvider:
         ]
 
     @staticmethod
-    def _form(raw_body: bytes) -> dict[str, str]:
+    def _form(raw_body: bytes) -> tuple[dict[str, str], str]:
         try:
             text = raw_body.decode("ascii")  # a form body is percent-encoded ASCII
-            charset = dict(parse_qsl(text, keep_blank_values=True)).get("charset") or "utf-8"
+            charset = (dict(parse_qsl(text, keep_blank_values=True)).get("charset") or "utf-8").lower()
+            if charset not in ("utf-8", "gbk"):
+                raise InvalidCallback(f"notification charset {charset!r} is not utf-8 or gbk")
             pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, encoding=charset, errors="strict")
-        except (UnicodeError, ValueError, LookupError) as exc:
+        except (UnicodeError, ValueError) as exc:
             raise InvalidCallback("notification is not a form body") from exc
         params = dict(pairs)
         if len(params) != len(pairs):
             raise InvalidCallback("notification repeats a parameter")
-        return params
+        return params, charset
 
     def ack(self, accepted: bool) -> CallbackAck:
         # Alipay stops retrying only on the exact body "success" (opendocs.alipay.com/open/194/103296).

@@ -42,13 +42,16 @@ def merchant_ref(our_id: str) -> str:
     """Our id as a merchant reference that Alipay and WeChat Pay accept.
 
     Alipay's out_trade_no allows letters, digits and underscores (64 max); WeChat Pay's allows
-    letters, digits and ``_-|*`` (6 to 32). A UUID (our order and refund ids) becomes its 32 hex
-    digits; an id already in the common alphabet is sent as it is; anything else is refused.
+    letters, digits and ``_-|*`` (6 to 32). A UUID in canonical form (our order and refund ids:
+    lower case, hyphenated) becomes its 32 hex digits; an id already in the common alphabet is sent
+    as it is; anything else (including 32 bare hex digits, which would come back as a UUID) is refused.
     """
     try:
-        return uuid.UUID(our_id).hex
+        parsed = uuid.UUID(our_id)
     except ValueError:
-        pass
+        parsed = None
+    if parsed is not None and str(parsed) == our_id:
+        return parsed.hex
     if _SAFE_REF.match(our_id) and not _HEX32.match(our_id):
         return our_id
     raise ProviderError(f"id {our_id!r} cannot be sent as a merchant reference", provider="common", retryable=False)
