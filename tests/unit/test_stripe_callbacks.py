@@ -56,7 +56,7 @@ def intent(status: str = "succeeded", flow: str = "wechat_pay", **extra: Any) ->
     }
 
 
-def signed(body: bytes, secret: str = "whsec_current", t: int = NOW) -> dict[str, str]:
+def signed(body: bytes, secret: str = SECRETS[1], t: int = NOW) -> dict[str, str]:
     digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     return {"stripe-signature": f"t={t},v1={digest}"}
 
