@@ -34,7 +34,22 @@ def test_yuan_with_two_decimals_is_exact_fen(text: str, fen: int) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["10.5", "1e2", "10", "10.500", " 10.00", "10.00 ", "-1.00", "+1.00", "01.00", "1,00", "", None, 10.5, "\uff11\uff10.\uff10\uff10"],
+    [
+        "10.5",
+        "1e2",
+        "10",
+        "10.500",
+        " 10.00",
+        "10.00 ",
+        "-1.00",
+        "+1.00",
+        "01.00",
+        "1,00",
+        "",
+        None,
+        10.5,
+        "\uff11\uff10.\uff10\uff10",
+    ],
 )
 def test_anything_but_yuan_with_two_decimals_is_refused(text: object) -> None:
     with pytest.raises(InvalidCallback):
