@@ -108,3 +108,9 @@ def seeded_channels(aws: AwsStack) -> AwsStack:
 
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """pytest-httpserver (a provider's API played locally) listens on 127.0.0.1 only, on a free port."""
+    return ("127.0.0.1", 0)
