@@ -132,6 +132,8 @@ class AlipayProvider:
             document = json.loads(text)
         except (UnicodeDecodeError, ValueError) as exc:
             raise ProviderError("Alipay answered something that is not JSON", provider=NAME) from exc
+        if not isinstance(document, dict):
+            raise ProviderError("Alipay answered something that is not a JSON object", provider=NAME)
         member = method.replace(".", "_") + "_response"
         if member not in document and "error_response" in document:
             member = "error_response"
