@@ -8,9 +8,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 REQS   := infra/requirements-dev.txt layers/paycore/requirements.txt
 ENV    ?= dev
+# checkov lives in its own virtualenv: checkov 3.3.x pins a boto3 that aws-sam-cli's conflicts with.
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-unit test-integration test-e2e lint format validate build deploy seed clean
+.PHONY: help install run test test-unit test-integration test-e2e lint format validate checkov bandit audit build deploy seed clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -23,6 +26,12 @@ $(STAMP): $(REQS)
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the pinned requirements
+
+$(CHECKOV_STAMP): infra/requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
+	touch $(CHECKOV_STAMP)
 
 run: $(STAMP) ## start the local stack on http://127.0.0.1:3000 (Ctrl-C stops it)
 	$(PY) -m infra.local
@@ -39,10 +48,20 @@ test-integration: $(STAMP)
 test-e2e: $(STAMP)
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy on paycore
+lint: $(STAMP) $(CHECKOV_STAMP) ## ruff, mypy, then the gates of docs/security-gates.md: validate, checkov, bandit, pip-audit
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	@$(MAKE) --no-print-directory validate checkov bandit audit
+
+checkov: $(STAMP) $(CHECKOV_STAMP) ## checkov on template.yaml and on its SAM transform; suppressions need a reason
+	$(PY) -m infra.checkov_gate --checkov $(CHECKOV_VENV)/bin/checkov
+
+bandit: $(STAMP) ## bandit over layers/ functions/ infra/ (configured in pyproject.toml)
+	$(VENV)/bin/bandit --quiet --configfile pyproject.toml --recursive layers functions infra
+
+audit: $(STAMP) ## pip-audit over the pinned requirements; says "not checked" when OSV cannot be reached
+	$(PY) -m infra.audit_requirements -r layers/paycore/requirements.txt -r infra/requirements-dev.txt
 
 format: $(STAMP) ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -65,5 +84,5 @@ seed: $(STAMP) ## write infra/seed/channels.json (or FILE=...) to a deployed sta
 	PYTHONPATH=layers/paycore:. $(PY) -m infra.seed.channels --table $(TABLE) $(if $(FILE),--file $(FILE))
 
 clean: ## remove build output, caches and the virtualenv
-	rm -rf .aws-sam $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

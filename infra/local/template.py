@@ -66,7 +66,7 @@ for _short, _long in _TAGS.items():
 @lru_cache(maxsize=4)
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     with path.open(encoding="utf-8") as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass with CFN tags only
+        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506  # nosec B506  # SafeLoader subclass with CFN tags only
 
 
 @dataclass
