@@ -78,7 +78,7 @@ def judge(returncode: int, report: str | None, stderr: str) -> Verdict:
     if skipped:
         if not audited:
             lines.append(UNREACHABLE)
-        names = ", ".join(f"{dep['name']}" for dep in skipped)
+        names = ", ".join(dep["name"] for dep in skipped)
         lines.append(f"  not checked ({len(skipped)}): {names}; first reason: {skipped[0]['skip_reason']}")
     if vulnerable:
         return Verdict(1, lines)
