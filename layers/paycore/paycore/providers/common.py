@@ -247,7 +247,7 @@ def http_request(
         raise ProviderError(f"refusing a non-HTTP URL for {provider}", provider=provider, retryable=False)
     request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - scheme checked above
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  # nosec B310  # scheme checked above
             return HttpResponse(response.status, dict(response.headers.items()), response.read())
     except urllib.error.HTTPError as exc:
         with exc:
