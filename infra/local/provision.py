@@ -31,6 +31,31 @@ def _table_args(props: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
+# Queue properties that are SQS attributes of the same name (values are sent as strings).
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+)
+
+
+def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
+    attributes = {
+        k: str(props[k]).lower() if isinstance(props[k], bool) else str(props[k])
+        for k in _QUEUE_ATTRIBUTES
+        if k in props
+    }
+    if "RedrivePolicy" in props:
+        attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+    return attributes
+
+
 def provision(
     session: Any,
     *,
@@ -38,10 +63,12 @@ def provision(
     region: str = "us-east-1",
     endpoint_url: str | None = None,
     parameters: dict[str, Any] | None = None,
+    template: dict[str, Any] | None = None,
 ) -> Resolver:
     """Create the template's resources with ``session`` (a boto3 Session); returns the resolver
-    whose ``physical`` map holds every created name/ARN, for building function environments."""
-    template = load_template()
+    whose ``physical`` map holds every created name/ARN, for building function environments.
+    ``template`` defaults to the repository's template.yaml (tests pass a smaller one)."""
+    template = template if template is not None else load_template()
     resolver = Resolver(template=template, region=region, parameters={"Stage": stage, **(parameters or {})})
 
     def client(service: str) -> Any:
@@ -58,11 +85,13 @@ def provision(
         resolver.physical[lid] = name
 
     sqs = None
-    for lid, res in resources_of_type(template, "AWS::SQS::Queue").items():
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    # A queue's RedrivePolicy names its dead-letter queue, which must exist first.
+    for lid, res in sorted(queues.items(), key=lambda item: "RedrivePolicy" in item[1].get("Properties", {})):
         sqs = sqs or client("sqs")
         props = resolver.resolve(res.get("Properties", {}))
         name = props.get("QueueName") or lid
-        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        url = sqs.create_queue(QueueName=name, Attributes=_queue_attributes(props))["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         resolver.physical[lid] = url
         resolver.attributes[(lid, "Arn")] = arn
@@ -104,5 +133,12 @@ def provision(
             Name=props["Name"], Value=str(props["Value"]), Type=props.get("Type", "String"), Overwrite=True
         )
         resolver.physical[lid] = props["Name"]
+
+    sesv2 = None
+    for lid, res in resources_of_type(template, "AWS::SES::EmailIdentity").items():
+        sesv2 = sesv2 or client("sesv2")
+        props = resolver.resolve(res.get("Properties", {}))
+        sesv2.create_email_identity(EmailIdentity=props["EmailIdentity"])  # moto marks it verified at once
+        resolver.physical[lid] = props["EmailIdentity"]
 
     return resolver

@@ -198,6 +198,7 @@ class Route:
     method: str
     path: str  # as declared, with {params}
     authorizer: str | None  # logical id of the authorizer function, or None
+    authorizer_name: str | None = None  # the name under the Api's Auth.Authorizers
 
 
 @dataclass(frozen=True)
@@ -207,14 +208,73 @@ class FunctionSpec:
     handler: str
     environment: dict[str, Any]
     events: dict[str, Any]
+    physical_name: str = ""  # FunctionName as deployed (the logical id where the template names none)
+    timeout: int = 3  # seconds; Lambda's default where neither the function nor Globals set one
+    memory: int = 128  # MB; Lambda's default
+    code_dir: Path | None = None  # CodeUri, resolved against the template's folder
+
+    @property
+    def module(self) -> str:
+        """The importable module of the handler: CodeUri as a dotted path below the repository root
+        plus the handler's file (``functions/channels/`` + ``app.lambda_handler`` -> ``functions.channels.app``)."""
+        base = self.code_dir.relative_to(ROOT).parts if self.code_dir else ("functions", self.name)
+        return ".".join([*base, *self.handler.split(".")[:-1]])
+
+    @property
+    def handler_function(self) -> str:
+        return self.handler.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class AuthorizerSpec:
+    """A Lambda authorizer of an Api's ``Auth.Authorizers`` (SAM's defaults filled in)."""
+
+    name: str
+    function: str  # logical id of the authorizer function
+    payload_type: str  # TOKEN or REQUEST
+    ttl: int  # Identity.ReauthorizeEvery; SAM/API Gateway default 300 s, 0 turns caching off
+    header: str = "Authorization"  # TOKEN: the header that carries the token
+    validation_expression: str | None = None  # TOKEN: a regex the token must match
+    headers: tuple[str, ...] = ()  # REQUEST identity sources
+    query_strings: tuple[str, ...] = ()
+    stage_variables: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    """What the gateway needs of the AWS::Serverless::Api: stage, gateway responses, binary types."""
+
+    logical_id: str
+    stage: str
+    gateway_responses: dict[str, dict[str, Any]]
+    binary_media_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SqsSource:
+    """An ``SQS`` event of a function: the queue it polls and how (SAM's defaults filled in)."""
+
+    function: str
+    queue_arn: str
+    batch_size: int
+    report_batch_item_failures: bool
+    enabled: bool
+    has_filters: bool
 
 
 def resources_of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {lid: res for lid, res in template["Resources"].items() if res.get("Type") == kind}
 
 
-def functions(template: dict[str, Any], resolver: Resolver) -> dict[str, FunctionSpec]:
-    """Every AWS::Serverless::Function with its resolved environment (Globals merged in)."""
+def _function_setting(template: dict[str, Any], props: dict[str, Any], key: str, default: Any) -> Any:
+    return props.get(key, template.get("Globals", {}).get("Function", {}).get(key, default))
+
+
+def functions(template: dict[str, Any], resolver: Resolver, *, base_dir: Path = ROOT) -> dict[str, FunctionSpec]:
+    """Every AWS::Serverless::Function with its resolved environment (Globals merged in).
+
+    ``base_dir`` is the folder of the template (CodeUri is relative to it)."""
     global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     specs: dict[str, FunctionSpec] = {}
     for lid, res in resources_of_type(template, "AWS::Serverless::Function").items():
@@ -224,32 +284,61 @@ def functions(template: dict[str, Any], resolver: Resolver) -> dict[str, Functio
         specs[lid] = FunctionSpec(
             logical_id=lid,
             name=Path(props["CodeUri"]).name,
-            handler=props.get("Handler", template.get("Globals", {}).get("Function", {}).get("Handler", "")),
+            handler=_function_setting(template, props, "Handler", ""),
             environment={k: ("" if v is None else str(v)) for k, v in resolved.items()},
             events=props.get("Events", {}),
+            physical_name=str(resolver.resolve(props["FunctionName"])) if "FunctionName" in props else lid,
+            timeout=int(resolver.resolve(_function_setting(template, props, "Timeout", 3))),
+            memory=int(resolver.resolve(_function_setting(template, props, "MemorySize", 128))),
+            code_dir=(base_dir / props["CodeUri"]).resolve(),
         )
     return specs
 
 
-def _api_authorizers(template: dict[str, Any]) -> tuple[dict[str, str], str | None]:
-    """Authorizer name -> function logical id, and the API's default authorizer."""
-    apis = resources_of_type(template, "AWS::Serverless::Api")
-    mapping: dict[str, str] = {}
-    default: str | None = None
-    for api in apis.values():
-        auth = api.get("Properties", {}).get("Auth", {})
-        for name, spec in auth.get("Authorizers", {}).items():
+def global_environment(template: dict[str, Any], resolver: Resolver) -> dict[str, str]:
+    """The Globals environment every function shares, resolved for the stage."""
+    variables = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    resolved = {k: resolver.resolve(v) for k, v in variables.items()}
+    return {k: ("" if v is None else str(v)) for k, v in resolved.items()}
+
+
+def authorizers(template: dict[str, Any]) -> dict[str, AuthorizerSpec]:
+    """Every Lambda authorizer declared under an Api's ``Auth.Authorizers``, by name."""
+    found: dict[str, AuthorizerSpec] = {}
+    for api in resources_of_type(template, "AWS::Serverless::Api").values():
+        for name, spec in api.get("Properties", {}).get("Auth", {}).get("Authorizers", {}).items():
             arn = spec.get("FunctionArn", {})
             target = arn.get("Fn::GetAtt", [None])[0] if isinstance(arn, dict) else None
-            if target:
-                mapping[name] = target
-        default = auth.get("DefaultAuthorizer", default)
+            if not target:
+                continue  # a Cognito authorizer, or one the local stack cannot call
+            identity = spec.get("Identity", {}) or {}
+            found[name] = AuthorizerSpec(
+                name=name,
+                function=target,
+                payload_type=str(spec.get("FunctionPayloadType", "TOKEN")).upper(),
+                ttl=int(identity.get("ReauthorizeEvery", 300)),
+                header=identity.get("Header", "Authorization"),
+                validation_expression=identity.get("ValidationExpression"),
+                headers=tuple(identity.get("Headers", ())),
+                query_strings=tuple(identity.get("QueryStrings", ())),
+                stage_variables=tuple(identity.get("StageVariables", ())),
+                context=tuple(identity.get("Context", ())),
+            )
+    return found
+
+
+def _api_authorizers(template: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+    """Authorizer name -> function logical id, and the API's default authorizer."""
+    mapping = {name: spec.function for name, spec in authorizers(template).items()}
+    default: str | None = None
+    for api in resources_of_type(template, "AWS::Serverless::Api").values():
+        default = api.get("Properties", {}).get("Auth", {}).get("DefaultAuthorizer", default)
     return mapping, default
 
 
 def routes(template: dict[str, Any]) -> list[Route]:
     """Every Api event of every function, with the authorizer that guards it (if any)."""
-    authorizers, default = _api_authorizers(template)
+    by_name, default = _api_authorizers(template)
     found: list[Route] = []
     for lid, res in resources_of_type(template, "AWS::Serverless::Function").items():
         for event in res["Properties"].get("Events", {}).values():
@@ -257,10 +346,56 @@ def routes(template: dict[str, Any]) -> list[Route]:
                 continue
             props = event["Properties"]
             auth_name = props.get("Auth", {}).get("Authorizer", default)
-            authorizer = None if auth_name in (None, "NONE") else authorizers.get(auth_name)
+            authorizer = None if auth_name in (None, "NONE") else by_name.get(auth_name)
             if auth_name not in (None, "NONE") and authorizer is None:
                 raise ValueError(f"{lid}: route {props['Path']} names unknown authorizer {auth_name!r}")
-            found.append(Route(function=lid, method=props["Method"].upper(), path=props["Path"], authorizer=authorizer))
+            found.append(
+                Route(
+                    function=lid,
+                    method=props["Method"].upper(),
+                    path=props["Path"],
+                    authorizer=authorizer,
+                    authorizer_name=None if authorizer is None else auth_name,
+                )
+            )
+    return found
+
+
+def api(template: dict[str, Any], resolver: Resolver) -> ApiSpec:
+    """The REST API the routes belong to (the template declares one AWS::Serverless::Api)."""
+    apis = resources_of_type(template, "AWS::Serverless::Api")
+    if len(apis) != 1:
+        raise ValueError(f"the local stack serves one AWS::Serverless::Api; template.yaml declares {len(apis)}")
+    ((lid, res),) = apis.items()
+    props = res.get("Properties", {})
+    # SAM writes "/" in media types as "~1" (JSON pointer escaping), e.g. image~1png.
+    binary = tuple(str(t).replace("~1", "/") for t in resolver.resolve(props.get("BinaryMediaTypes", [])))
+    return ApiSpec(
+        logical_id=lid,
+        stage=str(resolver.resolve(props.get("StageName", "Prod"))),
+        gateway_responses=resolver.resolve(props.get("GatewayResponses", {})),
+        binary_media_types=binary,
+    )
+
+
+def sqs_sources(template: dict[str, Any], resolver: Resolver) -> list[SqsSource]:
+    """Every ``SQS`` event of every function (the queue ARN resolved for the stage)."""
+    found: list[SqsSource] = []
+    for lid, res in resources_of_type(template, "AWS::Serverless::Function").items():
+        for event in res["Properties"].get("Events", {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            props = resolver.resolve(event["Properties"])
+            found.append(
+                SqsSource(
+                    function=lid,
+                    queue_arn=str(props["Queue"]),
+                    batch_size=int(props.get("BatchSize", 10)),
+                    report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                    enabled=bool(props.get("Enabled", True)),
+                    has_filters=bool(props.get("FilterCriteria")),
+                )
+            )
     return found
 
 
