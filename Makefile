@@ -33,8 +33,8 @@ $(CHECKOV_STAMP): infra/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
-run: $(STAMP) ## start the local stack on http://127.0.0.1:3000 (Ctrl-C stops it)
-	$(PY) -m infra.local
+run: $(STAMP) ## start the local stack on http://127.0.0.1:3000 (Ctrl-C stops it; RUN_ARGS="--help" lists options)
+	$(PY) -m infra.local $(RUN_ARGS)
 
 test: $(STAMP) ## run every suite: unit, integration (moto) and e2e (HTTP against the local stack)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -51,7 +51,9 @@ class MotoServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per AWS call on the console
         app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="moto", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -124,7 +126,7 @@ class LocalStack:
 
     # ------------------------------------------------------------------ start
     def _start_moto(self) -> MotoServer:
-        host, wanted = self.options.host, self.options.moto_port
+        host, wanted = "127.0.0.1", self.options.moto_port  # moto never listens beyond this machine
         if wanted is not None:
             return MotoServer(host, wanted)
         try:
@@ -200,7 +202,9 @@ class LocalStack:
             if opts.fire_schedules:
                 opts.notes.extend(self.schedule_runner.start_firing())
 
-            self._serve_thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
+            self._serve_thread = threading.Thread(
+                target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, name="gateway", daemon=True
+            )
             self._serve_thread.start()
         except BaseException:
             self.stop()
