@@ -133,7 +133,7 @@ def serve(argv: list[str]) -> int:
         partial = args.ready_file.with_suffix(".partial")
         partial.write_text(json.dumps({"api_url": stack.api_url, "moto_url": stack.moto_url, "pid": os.getpid()}))
         partial.replace(args.ready_file)
-    while not stop.wait(1.0):
+    while not stop.wait(0.2):  # a signal does not cut a wait short (PEP 475), so wake often
         pass
     print("\nstopping the local stack...", flush=True)
     stack.stop()

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +20,15 @@ from urllib.parse import parse_qsl, unquote
 from infra.local.template import ACCOUNT_ID
 
 API_ID = "localapi"  # the REST API id the local stack answers as (in methodArn and requestContext)
+
+
+def last_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The last value of a header, matched case-insensitively (as API Gateway's headers map)."""
+    found = None
+    for key, value in headers:
+        if key.lower() == name.lower():
+            found = value
+    return found
 
 
 @dataclass(frozen=True)
@@ -34,12 +44,7 @@ class HttpRequest:
     host: str = "127.0.0.1:3000"
 
     def header(self, name: str) -> str | None:
-        """The last value of a header, matched case-insensitively (as API Gateway's headers map)."""
-        found = None
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                found = value
-        return found
+        return last_header(self.headers, name)
 
     def query_values(self) -> list[tuple[str, str]]:
         return parse_qsl(self.query, keep_blank_values=True)

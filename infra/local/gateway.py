@@ -34,6 +34,7 @@ from infra.local.authorizers import AuthorizerCache, AuthorizerFailed, authorize
 from infra.local.events import (
     HttpRequest,
     RouteMatch,
+    last_header,
     method_arn,
     proxy_event,
     request_authorizer_event,
@@ -91,11 +92,7 @@ class HttpResponse:
     function: str | None = None  # who answered, for the access log
 
     def header(self, name: str) -> str | None:
-        found = None
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                found = value
-        return found
+        return last_header(self.headers, name)
 
     def json(self) -> Any:
         return json.loads(self.body)

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from infra.local.events import scheduled_event
@@ -92,20 +92,21 @@ class ScheduleRunner:
         return self.runtime.invoke(logical_id, self.input_for(logical_id, body))
 
     # ------------------------------------------------------------------ firing on rate
-    def _fire(self, logical_id: str, every: int) -> None:
+    def _fire(self, logical_id: str, every: float) -> None:
         while not self._stop.wait(every):
             try:
                 self.runtime.invoke(logical_id, self.input_for(logical_id, b""))
-                log.info("fired the schedule of %s (every %d s)", logical_id, every)
+                log.info("fired the schedule of %s (every %g s)", logical_id, every)
             except Exception as exc:  # the failure is logged by the runtime; keep the schedule going
                 log.warning("the schedule of %s failed: %s", logical_id, exc)
 
-    def start_firing(self) -> list[str]:
-        """Fire every enabled rate() schedule on its rate; returns what is not fired, and why."""
+    def start_firing(self, period_of: Callable[[str], float | None] = rate_seconds) -> list[str]:
+        """Fire every enabled rate() schedule on its rate; returns what is not fired, and why.
+        ``period_of`` turns an expression into seconds between firings (None: not fired)."""
         skipped = []
         for lid, props in self.schedules.items():
             expression = expression_of(props)
-            every = rate_seconds(expression)
+            every = period_of(expression)
             if not is_enabled(props):
                 skipped.append(f"{lid}: disabled in the template")
             elif every is None:

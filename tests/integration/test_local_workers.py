@@ -149,6 +149,29 @@ def test_a_schedule_runs_with_the_body_as_input_or_an_eventbridge_event(provisio
     assert dev(HttpRequest("GET", "/_local/schedules")).json() == {"schedules": ["tick"]}
 
 
+def test_fire_schedules_runs_rate_schedules_on_their_rate(provisioned: tuple[Any, FixtureStack]) -> None:
+    _, stack = provisioned
+    runner = _runner(stack)
+    fired: list[str] = []
+    invoke = stack.runtime.invoke
+
+    def counting_invoke(logical_id: str, event: Any, **kw: Any) -> Any:
+        fired.append(logical_id)
+        return invoke(logical_id, event, **kw)
+
+    stack.runtime.invoke = counting_invoke  # type: ignore[method-assign]
+    # rate(1 minute) fires every 0.05 s here; the real period is rate_seconds(), tested in unit
+    assert runner.start_firing(lambda expression: 0.05 if expression == "rate(1 minute)" else None) == []
+    try:
+        for _ in range(100):
+            if len(fired) >= 2:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        runner.stop()
+    assert fired[:2] == ["TickFunction", "TickFunction"]
+
+
 def test_the_outbox_reads_what_was_sent_through_a_moto_server() -> None:
     import boto3
 
