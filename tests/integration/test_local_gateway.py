@@ -163,6 +163,25 @@ def test_a_handler_exception_is_502_without_the_traceback(
     assert "boom: secret detail" in caplog.text  # the console has it
 
 
+def test_a_handler_that_runs_past_its_timeout_is_502(stack: FixtureStack) -> None:
+    response = _get(stack.gateway, "/slow")
+    assert response.status == 502
+    assert b"too late" not in response.body
+
+
+def test_routes_under_the_local_stacks_own_prefix_are_refused(stack: FixtureStack) -> None:
+    from infra.local.template import Route
+
+    with pytest.raises(ValueError, match="/_local"):
+        Gateway(
+            api=stack.gateway.api,
+            routes=[Route(function="EchoFunction", method="GET", path="/_local/x", authorizer=None)],
+            authorizers={},
+            runtime=stack.runtime,
+            region="us-east-1",
+        )
+
+
 def test_a_malformed_proxy_answer_is_502(stack: FixtureStack) -> None:
     response = _get(stack.gateway, "/malformed")
     assert response.status == 502
