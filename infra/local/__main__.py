@@ -31,7 +31,7 @@ def _ensure_import_path(argv: list[str]) -> None:
         sys.exit(f"cannot import paycore from {IMPORT_PATH[0]}")
     env = dict(os.environ, _INFRA_LOCAL_REEXEC="1")
     env["PYTHONPATH"] = os.pathsep.join([*map(str, IMPORT_PATH), *filter(None, [env.get("PYTHONPATH")])])
-    os.execve(sys.executable, [sys.executable, "-m", "infra.local", *argv], env)  # noqa: S606 - same interpreter
+    os.execve(sys.executable, [sys.executable, "-m", "infra.local", *argv], env)  # noqa: S606  # nosec B606  # same interpreter, fixed argv
 
 
 def _stage(value: str) -> str:

@@ -45,41 +45,34 @@ from infra.local.template import ApiSpec, AuthorizerSpec, Route
 
 log = logging.getLogger("infra.local")
 
-# API Gateway's default status per gateway response type (supported-gateway-response-types.html).
-DEFAULT_STATUS = {
-    "ACCESS_DENIED": 403,
-    "API_CONFIGURATION_ERROR": 500,
-    "AUTHORIZER_CONFIGURATION_ERROR": 500,
-    "AUTHORIZER_FAILURE": 500,
-    "BAD_REQUEST_PARAMETERS": 400,
-    "BAD_REQUEST_BODY": 400,
-    "EXPIRED_TOKEN": 403,
-    "INTEGRATION_FAILURE": 504,
-    "INTEGRATION_TIMEOUT": 504,
-    "INVALID_API_KEY": 403,
-    "INVALID_SIGNATURE": 403,
-    "MISSING_AUTHENTICATION_TOKEN": 403,
-    "QUOTA_EXCEEDED": 429,
-    "REQUEST_TOO_LARGE": 413,
-    "RESOURCE_NOT_FOUND": 404,
-    "THROTTLED": 429,
-    "UNAUTHORIZED": 401,
-    "UNSUPPORTED_MEDIA_TYPE": 415,
-    "WAF_FILTERED": 403,
-    "DEFAULT_4XX": 400,
-    "DEFAULT_5XX": 500,
-}
-# The x-amzn-ErrorType header API Gateway sends with a gateway response.
-ERROR_TYPES = {
-    "ACCESS_DENIED": "AccessDeniedException",
-    "AUTHORIZER_CONFIGURATION_ERROR": "AuthorizerConfigurationException",
-    "AUTHORIZER_FAILURE": "AuthorizerFailureException",
-    "INTEGRATION_TIMEOUT": "InternalServerErrorException",
-    "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
-    "REQUEST_TOO_LARGE": "RequestTooLargeException",
-    "UNAUTHORIZED": "UnauthorizedException",
-    "DEFAULT_5XX": "InternalServerErrorException",
-}
+# Gateway response types: API Gateway's default status (supported-gateway-response-types.html) and
+# the x-amzn-ErrorType header it sends with them ("-" where the local stack does not set one).
+_RESPONSE_TYPES = """
+ACCESS_DENIED                   403  AccessDeniedException
+API_CONFIGURATION_ERROR         500  -
+AUTHORIZER_CONFIGURATION_ERROR  500  AuthorizerConfigurationException
+AUTHORIZER_FAILURE              500  -
+BAD_REQUEST_PARAMETERS          400  BadRequestException
+BAD_REQUEST_BODY                400  BadRequestException
+EXPIRED_TOKEN                   403  -
+INTEGRATION_FAILURE             504  -
+INTEGRATION_TIMEOUT             504  -
+INVALID_API_KEY                 403  -
+INVALID_SIGNATURE               403  -
+MISSING_AUTHENTICATION_TOKEN    403  MissingAuthenticationTokenException
+QUOTA_EXCEEDED                  429  -
+REQUEST_TOO_LARGE               413  -
+RESOURCE_NOT_FOUND              404  -
+THROTTLED                       429  -
+UNAUTHORIZED                    401  UnauthorizedException
+UNSUPPORTED_MEDIA_TYPE          415  -
+WAF_FILTERED                    403  -
+DEFAULT_4XX                     400  -
+DEFAULT_5XX                     500  InternalServerErrorException
+"""
+_TABLE = [line.split() for line in _RESPONSE_TYPES.strip().splitlines()]
+DEFAULT_STATUS = {name: int(status) for name, status, _ in _TABLE}
+ERROR_TYPES = {name: error for name, _, error in _TABLE if error != "-"}
 _DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
 API_GATEWAY_TIMEOUT_SECONDS = 29  # the REST API integration timeout
 
@@ -245,7 +238,8 @@ class GatewayResponses:
                 headers.append((name, value))
         if not any(k.lower() == "content-type" for k, _ in headers):
             headers.append(("Content-Type", "application/json"))
-        headers.append(("x-amzn-ErrorType", ERROR_TYPES.get(response_type, ERROR_TYPES["DEFAULT_5XX"])))
+        if response_type in ERROR_TYPES:
+            headers.append(("x-amzn-ErrorType", ERROR_TYPES[response_type]))
         headers.append(("x-amzn-RequestId", request_id))
         return HttpResponse(int(code), headers, body.encode())
 
@@ -361,8 +355,7 @@ class Gateway:
         return response
 
     def _authorize(self, route: Route, request: HttpRequest, event: dict[str, Any]) -> Any:
-        assert route.authorizer_name is not None
-        spec = self.authorizers[route.authorizer_name]
+        spec = self.authorizers[str(route.authorizer_name)]
         arn = method_arn(region=self.region, stage=self.api.stage, method=request.method, path=event["path"])
 
         def build() -> dict[str, Any]:

@@ -32,12 +32,9 @@ from infra.local.template import ACCOUNT_ID, FunctionSpec
 log = logging.getLogger("infra.local")
 
 # Credentials moto accepts; never real ones (the launcher drops AWS_PROFILE and friends).
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-}
+FAKE_CREDENTIALS = dict.fromkeys(
+    ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"), "testing"
+)
 
 
 def runtime_environment(spec: FunctionSpec, *, region: str) -> dict[str, str]:

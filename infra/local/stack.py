@@ -235,12 +235,14 @@ class LocalStack:
     # ------------------------------------------------------------------ where things are
     @property
     def api_url(self) -> str:
-        assert self.server is not None
+        if self.server is None:
+            raise RuntimeError("the local stack is not running")
         return self.server.url
 
     @property
     def moto_url(self) -> str:
-        assert self.moto is not None
+        if self.moto is None:
+            raise RuntimeError("the local stack is not running")
         return self.moto.url
 
     def _names(self, kind: str) -> dict[str, str]:
