@@ -6,7 +6,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-REQS   := infra/requirements-dev.txt layers/paycore/requirements.txt
+RUN_STAMP := $(VENV)/.installed-run
+RUN_REQS  := infra/requirements-run.txt layers/paycore/requirements.txt
+REQS   := infra/requirements-dev.txt $(RUN_REQS)
 ENV    ?= dev
 # checkov lives in its own virtualenv: checkov 3.3.x pins a boto3 that aws-sam-cli's conflicts with.
 CHECKOV_VENV  := .venv-checkov
@@ -18,22 +20,39 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): $(REQS)
+# Installs go through uv (pinned, installed into the venv by pip first): it fetches in parallel,
+# which takes a fresh clone from nothing to a running API in seconds instead of a minute or more
+# with pip alone. Should uv fail for any reason, pip installs the same pinned files.
+UV := $(VENV)/bin/uv
+define pip_install
+	$(UV) pip install --quiet --python $(PY) $(1) || $(PY) -m pip install --quiet $(1)
+endef
+
+$(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r infra/requirements-dev.txt
+	$(PY) -m pip install --quiet uv==0.13.9
+	touch $(UV)
+
+# `make run` installs only what the local stack needs; every other target installs the full dev
+# set, which includes the run set.
+$(RUN_STAMP): $(RUN_REQS) | $(UV)
+	$(call pip_install,-r infra/requirements-run.txt)
+	touch $(RUN_STAMP)
+
+$(STAMP): $(REQS) $(RUN_STAMP)
+	$(call pip_install,-r infra/requirements-dev.txt)
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the pinned requirements
 
-$(CHECKOV_STAMP): infra/requirements-checkov.txt
+$(CHECKOV_STAMP): infra/requirements-checkov.txt | $(UV)
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
+	$(UV) pip install --quiet --python $(CHECKOV_VENV)/bin/python -r infra/requirements-checkov.txt \
+	  || $(CHECKOV_VENV)/bin/python -m pip install --quiet -r infra/requirements-checkov.txt
 	touch $(CHECKOV_STAMP)
 
-run: $(STAMP) ## start the local stack on http://127.0.0.1:3000 (Ctrl-C stops it; RUN_ARGS="--help" lists options)
+run: $(RUN_STAMP) ## start the local stack on http://127.0.0.1:3000 (Ctrl-C stops it; RUN_ARGS="--help" lists options)
 	$(PY) -m infra.local $(RUN_ARGS)
 
 test: $(STAMP) ## run every suite: unit, integration (moto) and e2e (HTTP against the local stack)
