@@ -10,12 +10,13 @@ shape, and the function's Errors alarm sees them.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from paycore.errors import PaymentError
+from paycore.errors import PaymentError, Unauthorized
 from paycore.observability import logger
 
 
@@ -57,3 +58,21 @@ def build_resolver() -> APIGatewayRestResolver:
         return error_response(404, "not_found", "No such route.")
 
     return app
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: what the JWT authorizer put in ``requestContext.authorizer``."""
+
+    user_id: str
+    session_id: str
+
+
+def caller(app: APIGatewayRestResolver) -> Caller:
+    """The authenticated caller of the current request; raises Unauthorized when the request did not
+    come through the authorizer (API Gateway never lets such a request reach a Bearer route)."""
+    context = app.current_event.request_context.authorizer.get_context()
+    user_id, session_id = context.get("user_id"), context.get("session_id")
+    if not isinstance(user_id, str) or not user_id or not isinstance(session_id, str) or not session_id:
+        raise Unauthorized("A valid Bearer access token is required.", code="unauthorized")
+    return Caller(user_id=user_id, session_id=session_id)

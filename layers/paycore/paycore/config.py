@@ -89,6 +89,58 @@ class ProviderSettings:
         )
 
 
+@dataclass(frozen=True)
+class IdentitySettings:
+    """Where identity state lives and how tokens are named (names and ARNs only; no secret values).
+
+    The secrets' values are read from Secrets Manager through Powertools parameters and cached for
+    ``secrets_cache_seconds`` per container (see docs/identity.md, "Key rotation").
+    """
+
+    users_table: str
+    claims_table: str
+    sessions_table: str
+    refresh_tokens_table: str
+    throttle_table: str
+    jwt_keys_secret: str
+    hmac_secret: str
+    issuer: str
+    audience: str
+    secrets_cache_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> IdentitySettings:
+        return cls(
+            users_table=_required(env, "USERS_TABLE"),
+            claims_table=_required(env, "USER_CLAIMS_TABLE"),
+            sessions_table=_required(env, "SESSIONS_TABLE"),
+            refresh_tokens_table=_required(env, "REFRESH_TOKENS_TABLE"),
+            throttle_table=_required(env, "AUTH_THROTTLE_TABLE"),
+            jwt_keys_secret=_required(env, "JWT_KEYS_SECRET_ARN"),
+            hmac_secret=_required(env, "IDENTITY_HMAC_SECRET_ARN"),
+            issuer=_required(env, "TOKEN_ISSUER"),
+            audience=_required(env, "TOKEN_AUDIENCE"),
+            secrets_cache_seconds=_int(env, "SECRETS_CACHE_SECONDS", 300),
+        )
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How verification codes leave: the SES sender identity and the SNS SMS type."""
+
+    sender_email: str
+    sms_type: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DeliverySettings:
+        sms_type = _required(env, "SMS_TYPE")
+        if sms_type not in ("Transactional", "Promotional"):
+            raise ConfigurationError(
+                f"environment variable SMS_TYPE must be Transactional or Promotional, got {sms_type!r}"
+            )
+        return cls(sender_email=_required(env, "SES_SENDER_ADDRESS"), sms_type=sms_type)
+
+
 @lru_cache(maxsize=1)
 def aws_settings() -> AwsSettings:
     return AwsSettings.from_env(os.environ)
@@ -102,6 +154,16 @@ def channel_settings() -> ChannelSettings:
 @lru_cache(maxsize=1)
 def provider_settings() -> ProviderSettings:
     return ProviderSettings.from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def identity_settings() -> IdentitySettings:
+    return IdentitySettings.from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def delivery_settings() -> DeliverySettings:
+    return DeliverySettings.from_env(os.environ)
 
 
 def stage() -> str:
@@ -123,3 +185,5 @@ def reset_settings() -> None:
 
 
 register_cached(provider_settings)
+register_cached(identity_settings)
+register_cached(delivery_settings)

@@ -7,10 +7,13 @@ model at its table before use and keeps the connection until the configuration c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from paycore.aws import on_reset
 from paycore.config import aws_settings
@@ -59,3 +62,39 @@ def reset_models() -> None:
         meta.table_name = None
     _BOUND.clear()
     _CONNECTION.clear()
+
+
+class TransactionFailed(Exception):
+    """A transaction was cancelled because a condition failed; ``failed`` lists the indexes (in the
+    order the items were added) whose condition did not hold."""
+
+    def __init__(self, failed: list[int]):
+        self.failed = failed
+        super().__init__(f"transaction cancelled: conditions failed at items {failed}")
+
+
+def transact_write(build: Callable[[TransactWrite], None], *, attempts: int = 3) -> None:
+    """Run one TransactWriteItems built by ``build``, all or nothing.
+
+    A cancellation for a failed condition raises :class:`TransactionFailed`; a cancellation only
+    because another transaction held an item (``TransactionConflict``, which DynamoDB answers
+    instead of waiting) is retried, with a short random pause, up to ``attempts`` times.
+    """
+    import random
+    import time
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with TransactWrite(connection=connection()) as transaction:
+                build(transaction)
+            return
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons if exc.cause_response_code == "TransactionCanceledException" else []
+            codes = [r.code if r is not None else None for r in reasons]
+            failed = [i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"]
+            if failed:
+                raise TransactionFailed(failed) from exc
+            if "TransactionConflict" in codes and attempt < attempts:
+                time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 - jitter, not a secret
+                continue
+            raise
