@@ -15,7 +15,7 @@ CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-unit test-integration test-e2e lint format validate checkov bandit audit build deploy seed clean
+.PHONY: help install run test test-unit test-integration test-e2e lint format validate checkov bandit audit build deploy seed keys clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -101,6 +101,10 @@ deploy: build ## sam deploy --config-env $(ENV) (dev or prod; needs AWS credenti
 seed: $(STAMP) ## write infra/seed/channels.json (or FILE=...) to a deployed stage: make seed TABLE=<ChannelsTableName>
 	@test -n "$(TABLE)" || { echo "usage: make seed TABLE=<ChannelsTableName output> [FILE=infra/seed/<file>.json]"; exit 2; }
 	PYTHONPATH=layers/paycore:. $(PY) -m infra.seed.channels --table $(TABLE) $(if $(FILE),--file $(FILE))
+
+keys: $(STAMP) ## create/rotate identity keys of a stage: make keys STAGE=dev [ACTION=init|status|add|activate|retire|rotate-hmac|retire-hmac ARG=<kid or version>]
+	@test -n "$(STAGE)" || { echo "usage: make keys STAGE=<stage> [ACTION=init] [ARG=<kid or version>] (docs/identity.md)"; exit 2; }
+	PYTHONPATH=layers/paycore:. $(PY) -m infra.keys --stage $(STAGE) $(or $(ACTION),init) $(ARG)
 
 clean: ## remove build output, caches and the virtualenv
 	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
