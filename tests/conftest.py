@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+# Fixtures of the identity suites (users at each stage of registration, logged-in sessions).
+pytest_plugins = ["tests.identity_support"]
+
 # Tests never reach real AWS: fake credentials, a fixed region, and no IMDS lookups.
 _SAFE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -79,10 +82,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
     from moto import mock_aws
 
     from infra.local.provision import provision
+    from infra.local.secrets import prepare_identity
 
     with mock_aws():
         session = boto3.session.Session()
         resolver = provision(session, stage="test", region="us-east-1")
+        # Real key material in the template's (empty) secrets and an SES sender moto accepts.
+        prepare_identity(session, resolver)
         stack = AwsStack(resolver, session)
         # Every function's variables at once (they are names, not secrets); a test that needs one
         # function's exact environment calls use_function_env.
@@ -108,6 +114,8 @@ def seeded_channels(aws: AwsStack) -> AwsStack:
 
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+# paycore.observability creates Metrics at import (during collection): it reads the namespace then.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessPayments")
 
 
 @pytest.fixture(scope="session")
