@@ -1,9 +1,12 @@
 """Real key material and a verified sender for a fresh moto (local stack and tests).
 
-``provision()`` creates the template's secrets empty (values are never in template.yaml). Call
-:func:`seed_secrets` right after it: it generates an Ed25519 JWT signing key and a random identity
-HMAC secret, exactly as ``make keys`` does on a deployed stage, and puts them in. Call
-:func:`verify_ses_sender` too: moto, like SES, rejects mail from an unverified sender.
+``provision()`` creates the template's secrets empty (values are never in template.yaml). Right
+after it, :func:`seed_secrets` generates an Ed25519 JWT signing key and a random identity HMAC
+secret, exactly as ``make keys`` does on a deployed stage, and puts them in; and
+:func:`verify_ses_sender` verifies the register function's sender address, since moto, like SES,
+rejects mail from an unverified sender. :func:`prepare_identity` does both (the tests' ``aws``
+fixture calls it); :func:`seed_identity_keys` is the same seeding in the no-argument form of the
+local stack's start-up seeders.
 """
 
 from __future__ import annotations
@@ -14,32 +17,34 @@ from typing import Any
 from infra.local.template import Resolver
 
 
-def _client(session: Any, resolver: Resolver, service: str, endpoint_url: str | None) -> Any:
-    return session.client(service, region_name=resolver.region, endpoint_url=endpoint_url)
+def put_fresh_keys(secrets_client: Any, *, jwt_keys_secret: str, hmac_secret: str) -> str:
+    """Put a new active JWT signing key and a new HMAC secret (version v1) into the two secrets;
+    returns the kid (never key material)."""
+    from paycore.identity import derived, keys
+
+    jwt_value, kid = keys.add_key(None, activate=True)
+    secrets_client.put_secret_value(SecretId=jwt_keys_secret, SecretString=json.dumps(jwt_value))
+    secrets_client.put_secret_value(SecretId=hmac_secret, SecretString=json.dumps(derived.new_secret()))
+    return kid
 
 
 def seed_secrets(session: Any, resolver: Resolver, *, endpoint_url: str | None = None) -> dict[str, str]:
-    """Put fresh key material into ``JwtSigningKeysSecret`` and ``IdentityHmacSecret``; returns the
-    active JWT kid and the HMAC version (never the values)."""
-    from paycore.identity import derived, keys
-
-    secrets = _client(session, resolver, "secretsmanager", endpoint_url)
-    jwt_value, kid = keys.add_key(None, activate=True)
-    secrets.put_secret_value(SecretId=resolver.ref("JwtSigningKeysSecret"), SecretString=json.dumps(jwt_value))
-    hmac_value = derived.new_secret()
-    secrets.put_secret_value(SecretId=resolver.ref("IdentityHmacSecret"), SecretString=json.dumps(hmac_value))
-    return {"jwt_active_kid": kid, "hmac_current_version": hmac_value["current"]}
-
-
-def ses_sender(resolver: Resolver) -> str:
-    """The verification emails' From address, as the template gives it to the register function."""
-    return str(resolver.ref("SesSenderAddress"))
+    """Fill the template's ``JwtSigningKeysSecret`` and ``IdentityHmacSecret`` as ``provision()``
+    created them with ``session``; returns the active kid."""
+    client = session.client("secretsmanager", region_name=resolver.region, endpoint_url=endpoint_url)
+    kid = put_fresh_keys(
+        client,
+        jwt_keys_secret=str(resolver.ref("JwtSigningKeysSecret")),
+        hmac_secret=str(resolver.ref("IdentityHmacSecret")),
+    )
+    return {"jwt_active_kid": kid}
 
 
 def verify_ses_sender(session: Any, resolver: Resolver, *, endpoint_url: str | None = None) -> str:
-    """Mark the configured sender address verified in moto's SES; returns the address."""
-    sender = ses_sender(resolver)
-    _client(session, resolver, "ses", endpoint_url).verify_email_identity(EmailAddress=sender)
+    """Mark the register function's sender (the SesSenderAddress parameter) verified in SES."""
+    sender = str(resolver.ref("SesSenderAddress"))
+    ses = session.client("ses", region_name=resolver.region, endpoint_url=endpoint_url)
+    ses.verify_email_identity(EmailAddress=sender)
     return sender
 
 
@@ -48,3 +53,17 @@ def prepare_identity(session: Any, resolver: Resolver, *, endpoint_url: str | No
     seeded = seed_secrets(session, resolver, endpoint_url=endpoint_url)
     seeded["ses_sender"] = verify_ses_sender(session, resolver, endpoint_url=endpoint_url)
     return seeded
+
+
+def seed_identity_keys() -> str:
+    """:func:`seed_secrets` as a no-argument seeder: run with the stage's Globals environment, it
+    fills the secrets ``JWT_KEYS_SECRET_ARN`` and ``IDENTITY_HMAC_SECRET_ARN`` name, through
+    paycore's client (so at ``AWS_ENDPOINT_URL``). Returns the start-up summary line."""
+    from paycore.aws import client
+    from paycore.config import identity_settings
+
+    settings = identity_settings()
+    kid = put_fresh_keys(
+        client("secretsmanager"), jwt_keys_secret=settings.jwt_keys_secret, hmac_secret=settings.hmac_secret
+    )
+    return f"JWT signing key {kid} (active) and identity HMAC secret v1"
