@@ -4,17 +4,15 @@ access refused. docs/identity.md has the same walk as curl commands."""
 
 from __future__ import annotations
 
-import re
-import secrets
 from typing import Any
 
 import jwt
 import pytest
 import requests
 
-pytestmark = pytest.mark.e2e
+from tests.e2e.identity_client import TIMEOUT, Account, fresh_account
 
-TIMEOUT = 10
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -27,57 +25,33 @@ def base_url(request: pytest.FixtureRequest) -> str:
     return str(getattr(stack, "api_url", stack)).rstrip("/")
 
 
-def _post(base_url: str, path: str, payload: dict[str, Any] | None = None, token: str | None = None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.post(f"{base_url}{path}", json=payload, headers=headers, timeout=TIMEOUT)
-
-
-def _channels(base_url: str, token: str | None) -> Any:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.get(f"{base_url}/channels", params={"currency": "CNY"}, headers=headers, timeout=TIMEOUT)
-
-
-def _code_from_outbox(base_url: str, phone_number: str, email: str) -> str:
-    sms = requests.get(f"{base_url}/_local/outbox", params={"to": phone_number}, timeout=TIMEOUT).json()["sms"]
-    emails = requests.get(f"{base_url}/_local/outbox", params={"to": email}, timeout=TIMEOUT).json()["emails"]
-    assert len(sms) == 1, sms
-    assert len(emails) == 1, emails
-    code = re.search(r"\b(\d{6})\b", sms[-1]["message"])
-    assert code is not None
-    assert code.group(1) in emails[-1]["body"]
-    return code.group(1)
+def _channels(account: Account, tokens: dict[str, Any] | None) -> Any:
+    headers = account.bearer(tokens) if tokens else {}
+    return requests.get(f"{account.base_url}/channels", params={"currency": "CNY"}, headers=headers, timeout=TIMEOUT)
 
 
 def test_register_verify_login_refresh_reuse_logout(base_url: str) -> None:
-    suffix = secrets.token_hex(4)
-    username, email = f"e2e-{suffix}", f"e2e-{suffix}@example.com"
-    phone_number = f"+86138{secrets.randbelow(10**8):08d}"
-    password = "correct horse battery staple"
+    account = fresh_account(base_url)
 
-    # Register: 201, pending, and a code in the outbox by email and SMS.
-    registered = _post(
-        base_url,
-        "/auth/register",
-        {"username": username, "password": password, "email": email, "phone_number": phone_number},
-    )
+    # Register: 201, pending, and one code in the outbox by email and by SMS.
+    registered = account.register()
     assert registered.status_code == 201, registered.text
     assert registered.json()["status"] == "pending_verification"
-    assert _post(base_url, "/auth/login", {"username": username, "password": password}).status_code == 403
-    code = _code_from_outbox(base_url, phone_number, email)
+    not_yet = account.post("/auth/login", {"username": account.username, "password": account.password})
+    assert not_yet.status_code == 403
+    code = account.code_from_outbox()
 
     # Verify, then log in.
-    verified = _post(base_url, "/auth/verify", {"username": username, "code": code})
+    verified = account.post("/auth/verify", {"username": account.username, "code": code})
     assert verified.status_code == 200
     assert verified.json() == {"status": "active"}
-    login = _post(base_url, "/auth/login", {"username": username, "password": password})
-    assert login.status_code == 200, login.text
-    first = login.json()
+    first = account.log_in()
     assert first["token_type"] == "Bearer"
     assert first["expires_in"] == 900
 
     # The access token opens a Bearer route and verifies with the published keys.
-    assert _channels(base_url, None).status_code == 401
-    assert _channels(base_url, first["access_token"]).status_code == 200
+    assert _channels(account, None).status_code == 401
+    assert _channels(account, first).status_code == 200
     jwks = jwt.PyJWKSet.from_dict(requests.get(f"{base_url}/.well-known/jwks.json", timeout=TIMEOUT).json())
     kid = jwt.get_unverified_header(first["access_token"])["kid"]
     claims = jwt.decode(
@@ -86,24 +60,23 @@ def test_register_verify_login_refresh_reuse_logout(base_url: str) -> None:
     assert claims["sub"] == registered.json()["user_id"]
 
     # Refresh rotates; presenting the used token again revokes the whole session.
-    refreshed = _post(base_url, "/auth/refresh", {"refresh_token": first["refresh_token"]})
+    refreshed = account.post("/auth/refresh", {"refresh_token": first["refresh_token"]})
     assert refreshed.status_code == 200
     second = refreshed.json()
     assert second["refresh_token"] != first["refresh_token"]
-    assert _channels(base_url, second["access_token"]).status_code == 200
-    reused = _post(base_url, "/auth/refresh", {"refresh_token": first["refresh_token"]})
+    assert _channels(account, second).status_code == 200
+    reused = account.post("/auth/refresh", {"refresh_token": first["refresh_token"]})
     assert reused.status_code == 401
     assert reused.json()["error"]["code"] == "token_reused"
-    assert _channels(base_url, second["access_token"]).status_code == 401
+    assert _channels(account, second).status_code == 401
 
     # A new session; logout ends it and the next call is refused.
-    again = _post(base_url, "/auth/login", {"username": username, "password": password}).json()
-    assert _channels(base_url, again["access_token"]).status_code == 200
-    logout = _post(base_url, "/auth/logout", token=again["access_token"])
-    assert logout.status_code == 204
-    refused = _channels(base_url, again["access_token"])
+    again = account.log_in()
+    assert _channels(account, again).status_code == 200
+    assert account.post("/auth/logout", token=again["access_token"]).status_code == 204
+    refused = _channels(account, again)
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "unauthorized"
-    after = _post(base_url, "/auth/refresh", {"refresh_token": again["refresh_token"]})
+    after = account.post("/auth/refresh", {"refresh_token": again["refresh_token"]})
     assert after.status_code == 401
     assert after.json()["error"]["code"] == "session_inactive"
