@@ -95,6 +95,6 @@ def transact_write(build: Callable[[TransactWrite], None], *, attempts: int = 3)
             if failed:
                 raise TransactionFailed(failed) from exc
             if "TransactionConflict" in codes and attempt < attempts:
-                time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 - jitter, not a secret
+                time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311  # nosec B311  # retry jitter, not a secret
                 continue
             raise

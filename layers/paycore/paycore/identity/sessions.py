@@ -80,7 +80,6 @@ def _tokens_for(session: session_store.SessionItem, refresh_token: str, *, now: 
     )
     return TokenOut(
         access_token=access,
-        token_type="Bearer",  # noqa: S106 - the scheme name
         expires_in=tokens.ACCESS_TOKEN_SECONDS,
         refresh_token=refresh_token,
         signing_key=encode_signing_key(_signing_key(session)),
