@@ -18,14 +18,16 @@ import hashlib
 import secrets
 import time
 import uuid
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from paycore.config import identity_settings
 from paycore.data import sessions as session_store
 from paycore.errors import Unauthorized
 from paycore.identity import derived, keys, tokens
 from paycore.observability import logger, metrics
-from paycore.schemas.identity import TokenOut
+
+if TYPE_CHECKING:  # pydantic stays out of the authorizer's cold start (it only needs active_session)
+    from paycore.schemas.identity import TokenOut
 
 SESSION_SECONDS: Final = 30 * 24 * 60 * 60
 REFRESH_TOKEN_BYTES: Final = 32
@@ -69,6 +71,8 @@ def signing_key_for(session_id: str) -> bytes:
 
 
 def _tokens_for(session: session_store.SessionItem, refresh_token: str, *, now: int) -> TokenOut:
+    from paycore.schemas.identity import TokenOut
+
     settings = identity_settings()
     access = tokens.encode_access_token(
         keys.current_key_set(),
