@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from infra.local.template import Resolver, load_template
@@ -46,10 +47,21 @@ def _write(client: Any, secret_id: str, value: dict[str, Any]) -> None:
     client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
 
 
+def _edits() -> dict[str, tuple[Callable[[dict[str, Any], str], dict[str, Any]], str, str]]:
+    from paycore.identity import derived, keys
+
+    return {
+        "activate": (keys.activate_key, "jwt", "JWT key {arg} is active"),
+        "retire": (keys.retire_key, "jwt", "JWT key {arg} retired"),
+        "retire-hmac": (derived.remove_version, "hmac", "HMAC version {arg} removed"),
+    }
+
+
 def run(action: str, arg: str | None, *, stage: str, client: Any) -> list[str]:
     """Apply ``action``; returns the lines to print."""
     from paycore.identity import derived, keys
 
+    edits = _edits()
     ids = secret_ids(stage)
     jwt_id, hmac_id = ids["JwtSigningKeysSecret"], ids["IdentityHmacSecret"]
     jwt_value, hmac_value = _read(client, jwt_id), _read(client, hmac_id)
@@ -67,24 +79,21 @@ def run(action: str, arg: str | None, *, stage: str, client: Any) -> list[str]:
         jwt_value, kid = keys.add_key(jwt_value, activate=False)
         _write(client, jwt_id, jwt_value)
         out.append(f"added JWT key {kid} (published, not active)")
-    elif action in ("activate", "retire", "retire-hmac") and not arg:
-        raise SystemExit(f"{action} needs an argument (a kid or a version)")
-    elif action == "activate":
-        jwt_value = keys.activate_key(jwt_value or {}, str(arg))
-        _write(client, jwt_id, jwt_value)
-        out.append(f"JWT key {arg} is active")
-    elif action == "retire":
-        jwt_value = keys.retire_key(jwt_value or {}, str(arg))
-        _write(client, jwt_id, jwt_value)
-        out.append(f"JWT key {arg} retired")
+    elif action in edits:
+        if not arg:
+            raise SystemExit(f"{action} needs an argument (a kid or a version)")
+        edit, which, done = edits[action]
+        if which == "jwt":
+            jwt_value = edit(jwt_value or {}, arg)
+            _write(client, jwt_id, jwt_value)
+        else:
+            hmac_value = edit(hmac_value or {}, arg)
+            _write(client, hmac_id, hmac_value)
+        out.append(done.format(arg=arg))
     elif action == "rotate-hmac":
         hmac_value, version = derived.add_version(hmac_value or {})
         _write(client, hmac_id, hmac_value)
         out.append(f"HMAC version {version} is current")
-    elif action == "retire-hmac":
-        hmac_value = derived.remove_version(hmac_value or {}, str(arg))
-        _write(client, hmac_id, hmac_value)
-        out.append(f"HMAC version {arg} removed")
     elif action != "status":
         raise SystemExit(f"unknown action {action!r}")
     active = (jwt_value or {}).get("active")
