@@ -29,8 +29,15 @@ def _seed_channels() -> str:
     return f"{seed_channels()} channels (infra/seed/channels.json)"
 
 
+def _seed_identity_keys() -> str:
+    from infra.local.secrets import seed_identity_keys
+
+    return seed_identity_keys()
+
+
 SEEDERS: list[tuple[str, Callable[[], str]]] = [
     ("channels", _seed_channels),
+    ("identity keys", _seed_identity_keys),
 ]
 
 

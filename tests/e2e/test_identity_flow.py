@@ -15,23 +15,13 @@ from tests.e2e.identity_client import TIMEOUT, Account, fresh_account
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def base_url(request: pytest.FixtureRequest) -> str:
-    """The local stack's API URL from the e2e suite's session fixture ``local_stack``."""
-    try:
-        stack = request.getfixturevalue("local_stack")
-    except pytest.FixtureLookupError:
-        pytest.skip("the local stack's e2e fixture (tests/e2e/conftest.py, branch localstack) is not here yet")
-    return str(getattr(stack, "api_url", stack)).rstrip("/")
-
-
 def _channels(account: Account, tokens: dict[str, Any] | None) -> Any:
     headers = account.bearer(tokens) if tokens else {}
     return requests.get(f"{account.base_url}/channels", params={"currency": "CNY"}, headers=headers, timeout=TIMEOUT)
 
 
-def test_register_verify_login_refresh_reuse_logout(base_url: str) -> None:
-    account = fresh_account(base_url)
+def test_register_verify_login_refresh_reuse_logout(api_url: str) -> None:
+    account = fresh_account(api_url)
 
     # Register: 201, pending, and one code in the outbox by email and by SMS.
     registered = account.register()
@@ -52,7 +42,7 @@ def test_register_verify_login_refresh_reuse_logout(base_url: str) -> None:
     # The access token opens a Bearer route and verifies with the published keys.
     assert _channels(account, None).status_code == 401
     assert _channels(account, first).status_code == 200
-    jwks = jwt.PyJWKSet.from_dict(requests.get(f"{base_url}/.well-known/jwks.json", timeout=TIMEOUT).json())
+    jwks = jwt.PyJWKSet.from_dict(requests.get(f"{api_url}/.well-known/jwks.json", timeout=TIMEOUT).json())
     kid = jwt.get_unverified_header(first["access_token"])["kid"]
     claims = jwt.decode(
         first["access_token"], jwks[kid].key, algorithms=["EdDSA"], options={"verify_aud": False, "verify_iss": False}

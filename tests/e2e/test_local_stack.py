@@ -10,12 +10,19 @@ import pytest
 import requests
 
 from tests.e2e.conftest import LocalStackProcess, start_local_stack
+from tests.e2e.identity_client import new_account
 
 pytestmark = pytest.mark.e2e
 
 
-def test_channels_for_1000_cny_lists_the_sandbox_channel(api_url: str) -> None:
-    answer = requests.get(f"{api_url}/channels", params={"amount": 1000, "currency": "CNY"}, timeout=10)
+@pytest.fixture(scope="module")
+def bearer(api_url: str) -> dict[str, str]:
+    """GET /channels is a Bearer route: a registered, verified and logged-in account's header."""
+    return new_account(api_url).bearer()
+
+
+def test_channels_for_1000_cny_lists_the_sandbox_channel(api_url: str, bearer: dict[str, str]) -> None:
+    answer = requests.get(f"{api_url}/channels", params={"amount": 1000, "currency": "CNY"}, headers=bearer, timeout=10)
     assert answer.status_code == 200
     assert answer.headers["Content-Type"] == "application/json"
     data = answer.json()
@@ -25,8 +32,8 @@ def test_channels_for_1000_cny_lists_the_sandbox_channel(api_url: str) -> None:
     assert "CNY" in sandbox["currencies"]
 
 
-def test_a_bad_currency_is_422_in_the_contract_error_shape(api_url: str) -> None:
-    answer = requests.get(f"{api_url}/channels", params={"amount": 1000, "currency": "XXX"}, timeout=10)
+def test_a_bad_currency_is_422_in_the_contract_error_shape(api_url: str, bearer: dict[str, str]) -> None:
+    answer = requests.get(f"{api_url}/channels", params={"amount": 1000, "currency": "XXX"}, headers=bearer, timeout=10)
     assert answer.status_code == 422
     assert answer.json() == {
         "error": {"code": "invalid_currency", "message": "currency 'XXX' is not an ISO 4217 currency code"}
@@ -59,7 +66,12 @@ def test_the_stack_says_where_everything_is(local_stack: LocalStackProcess) -> N
     info = requests.get(f"{local_stack.api_url}/_local", timeout=10).json()
     assert info["moto_url"] == local_stack.moto_url
     assert info["tables"]["ChannelsTable"] == "serverless-payments-local-channels"
-    assert {"method": "GET", "path": "/channels", "function": "ChannelsFunction", "authorizer": None} in info["routes"]
+    assert {
+        "method": "GET",
+        "path": "/channels",
+        "function": "ChannelsFunction",
+        "authorizer": "AuthorizerFunction",
+    } in info["routes"]
     assert info["functions_failed_to_load"] == {}
     # The moto server is the one the functions use: the seeded table is there.
     tables = requests.post(

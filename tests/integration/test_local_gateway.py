@@ -192,6 +192,7 @@ def test_channels_through_the_gateway_on_the_real_template(seeded_channels: AwsS
     from infra.local.gateway import Gateway
     from infra.local.runtime import FunctionRuntime
     from infra.local.template import api, authorizers, functions, routes
+    from tests.identity_support import log_in, new_user, register, verify
 
     template = seeded_channels.resolver.template
     specs = functions(template, seeded_channels.resolver)
@@ -203,8 +204,12 @@ def test_channels_through_the_gateway_on_the_real_template(seeded_channels: AwsS
             runtime=runtime,
             region="us-east-1",
         )
-        ok = gateway.handle(HttpRequest("GET", "/channels", "amount=1000&currency=CNY"))
-        bad = gateway.handle(HttpRequest("GET", "/channels", "amount=1000&currency=cny"))
+        # GET /channels is a Bearer route: the gateway runs the JWT authorizer first.
+        anonymous = gateway.handle(HttpRequest("GET", "/channels", "amount=1000&currency=CNY"))
+        bearer = (("Authorization", f"Bearer {log_in(verify(register(new_user(7))))['access_token']}"),)
+        ok = gateway.handle(HttpRequest("GET", "/channels", "amount=1000&currency=CNY", bearer))
+        bad = gateway.handle(HttpRequest("GET", "/channels", "amount=1000&currency=cny", bearer))
+    assert anonymous.status == 401
     assert ok.status == 200
     assert ok.json()["recommended"] == "sandbox"
     assert bad.status == 422
