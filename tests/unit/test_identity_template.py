@@ -61,15 +61,13 @@ def test_the_authorizer_reads_only_sessions_and_the_jwt_keys(template: dict) -> 
     ]
 
 
-def test_only_login_and_the_authorizer_read_the_jwt_private_keys(template: dict) -> None:
-    readers = {
-        lid
-        for lid, res in template["Resources"].items()
-        if res["Type"] == "AWS::Serverless::Function"
-        and {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "JwtSigningKeysSecret"}}}
-        in res["Properties"].get("Policies", [])
-    }
-    assert readers == {"LoginFunction", "AuthorizerFunction"}
+def test_the_jwt_private_keys_are_not_readable_where_nothing_is_signed_or_verified(template: dict) -> None:
+    # Login signs tokens, the authorizer verifies them; orders may sign order payloads (sign_detached).
+    grant = {"AWSSecretsManagerGetSecretValuePolicy": {"SecretArn": {"Ref": "JwtSigningKeysSecret"}}}
+    assert grant in _policies(template, "LoginFunction")
+    assert grant in _policies(template, "AuthorizerFunction")
+    for lid in ("RegisterFunction", "ChannelsFunction"):
+        assert grant not in template["Resources"][lid]["Properties"].get("Policies", []), lid
 
 
 def test_identity_functions_have_their_service_names(template: dict) -> None:
