@@ -102,7 +102,7 @@ seed: $(STAMP) ## write infra/seed/channels.json (or FILE=...) to a deployed sta
 	@test -n "$(TABLE)" || { echo "usage: make seed TABLE=<ChannelsTableName output> [FILE=infra/seed/<file>.json]"; exit 2; }
 	PYTHONPATH=layers/paycore:. $(PY) -m infra.seed.channels --table $(TABLE) $(if $(FILE),--file $(FILE))
 
-keys: $(STAMP) ## create/rotate identity keys of a stage: make keys STAGE=dev [ACTION=init|status|add|activate|retire|rotate-hmac|retire-hmac ARG=<kid or version>]
+keys: $(RUN_STAMP) ## create/rotate identity keys of a stage: make keys STAGE=dev [ACTION=init|status|add|activate|retire|rotate-hmac|retire-hmac ARG=<kid or version>]
 	@test -n "$(STAGE)" || { echo "usage: make keys STAGE=<stage> [ACTION=init] [ARG=<kid or version>] (docs/identity.md)"; exit 2; }
 	PYTHONPATH=layers/paycore:. $(PY) -m infra.keys --stage $(STAGE) $(or $(ACTION),init) $(ARG)
 
