@@ -81,9 +81,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
     import boto3
     from moto import mock_aws
 
+    from infra.local.moto_lock import serialize_moto_requests
     from infra.local.provision import provision
     from infra.local.secrets import prepare_identity
 
+    serialize_moto_requests()
     with mock_aws():
         session = boto3.session.Session()
         resolver = provision(session, stage="test", region="us-east-1")

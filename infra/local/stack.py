@@ -48,6 +48,10 @@ class MotoServer:
         from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
+        from infra.local.moto_lock import serialize_moto_requests
+
+        serialize_moto_requests()  # each AWS request atomic, as on AWS (infra/local/moto_lock.py)
+
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per AWS call on the console
         app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
