@@ -113,6 +113,14 @@ def seeded_channels(aws: AwsStack) -> AwsStack:
     return aws
 
 
+@pytest.fixture
+def identity(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The identity contract the order code calls, with keys made in the test (tests/orders_support.py)."""
+    from tests.orders_support import install_identity
+
+    return install_identity(monkeypatch)
+
+
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 # paycore.observability creates Metrics at import (during collection): it reads the namespace then.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessPayments")
@@ -122,3 +130,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessPayments")
 def httpserver_listen_address() -> tuple[str, int]:
     """pytest-httpserver (a provider's API played locally) listens on 127.0.0.1 only, on a free port."""
     return ("127.0.0.1", 0)
+
+
+# Metrics reads its namespace when paycore.observability is first imported, which test modules may do
+# at collection, before the per-test environment exists.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", _SAFE_ENV["POWERTOOLS_METRICS_NAMESPACE"])
