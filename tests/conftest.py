@@ -114,11 +114,11 @@ def seeded_channels(aws: AwsStack) -> AwsStack:
 
 
 @pytest.fixture
-def identity(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The identity contract the order code calls, with keys made in the test (tests/orders_support.py)."""
-    from tests.orders_support import install_identity
+def identity(aws: AwsStack) -> Any:
+    """Logged-in users for the order suites (tests/orders_support.py), through the identity functions."""
+    from tests.orders_support import Identity
 
-    return install_identity(monkeypatch)
+    return Identity()
 
 
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
@@ -130,8 +130,3 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessPayments")
 def httpserver_listen_address() -> tuple[str, int]:
     """pytest-httpserver (a provider's API played locally) listens on 127.0.0.1 only, on a free port."""
     return ("127.0.0.1", 0)
-
-
-# Metrics reads its namespace when paycore.observability is first imported, which test modules may do
-# at collection, before the per-test environment exists.
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", _SAFE_ENV["POWERTOOLS_METRICS_NAMESPACE"])

@@ -1,9 +1,7 @@
 """Helpers for the order, callback and sandbox suites: signed API calls through the real handlers.
 
 ``ApiUser`` is a caller as the authorizer describes it (user id, session id) plus the session's
-signing key. ``identity`` installs the identity contract the order code calls
-(``paycore.identity.sessions.signing_key_for`` and ``paycore.identity.keys.sign_detached``) with
-keys made in the test, until the identity slice is on main.
+signing key from login; the ``identity`` fixture makes them through the identity functions.
 """
 
 from __future__ import annotations
@@ -12,11 +10,9 @@ import base64
 import copy
 import json
 import secrets
-import sys
 import time
-import types
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -28,58 +24,45 @@ from tests.helpers import FakeContext, load_event
 
 @dataclass
 class ApiUser:
+    """A logged-in user as the orders API sees them: the authorizer's context and the session key."""
+
     user_id: str
     session_id: str
-    key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    key: bytes
+    access_token: str
 
 
-class IdentityStandIn:
-    """Session keys and the server's order-signing key, made in the test."""
+class Identity:
+    """Real users through the identity functions (register, verify, login) and the authorizer."""
 
     def __init__(self) -> None:
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        self.sessions: dict[str, bytes] = {}
-        self.private_key = Ed25519PrivateKey.generate()
+        self.count = 0
 
     def user(self, name: str = "alice") -> ApiUser:
-        user = ApiUser(user_id=f"u-{name}-{uuid.uuid4().hex[:8]}", session_id=f"s-{uuid.uuid4().hex}")
-        self.sessions[user.session_id] = user.key
-        return user
+        from tests.identity_support import authorize, log_in, new_user, register, verify
 
-    def signing_key_for(self, session_id: str) -> bytes:
-        from paycore.errors import Unauthorized
-
-        if session_id not in self.sessions:
-            raise Unauthorized("The session has ended.", code="session_inactive")
-        return self.sessions[session_id]
-
-    def sign_detached(self, payload: bytes) -> str:
-        import jwt
-
-        return jwt.api_jws.PyJWS().encode(
-            payload, self.private_key, algorithm="EdDSA", headers={"kid": "test"}, is_payload_detached=True
+        self.count += 1
+        tokens = log_in(verify(register(new_user(self.count))))
+        context = authorize(tokens["access_token"])["context"]
+        key_b64 = tokens["signing_key"]
+        return ApiUser(
+            user_id=str(context["user_id"]),
+            session_id=str(context["session_id"]),
+            key=base64.urlsafe_b64decode(key_b64 + "=" * (-len(key_b64) % 4)),
+            access_token=tokens["access_token"],
         )
 
-    def verify_detached(self, signature: str, payload: bytes) -> None:
-        import jwt
+    def log_out(self, user: ApiUser) -> None:
+        from tests.identity_support import call as identity_call
 
-        jwt.api_jws.PyJWS().decode(
-            signature, self.private_key.public_key(), algorithms=["EdDSA"], detached_payload=payload
-        )
+        answer = identity_call("/auth/logout", authorizer={"user_id": user.user_id, "session_id": user.session_id})
+        assert answer["statusCode"] == 204, answer
 
+    @staticmethod
+    def verify_detached(signature: str, payload: bytes) -> None:
+        from paycore.identity.keys import verify_detached
 
-def install_identity(monkeypatch: pytest.MonkeyPatch) -> IdentityStandIn:
-    stand_in = IdentityStandIn()
-    package = types.ModuleType("paycore.identity")
-    sessions = types.ModuleType("paycore.identity.sessions")
-    keys = types.ModuleType("paycore.identity.keys")
-    sessions.signing_key_for = stand_in.signing_key_for  # type: ignore[attr-defined]
-    keys.sign_detached = stand_in.sign_detached  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "paycore.identity", package)
-    monkeypatch.setitem(sys.modules, "paycore.identity.sessions", sessions)
-    monkeypatch.setitem(sys.modules, "paycore.identity.keys", keys)
-    return stand_in
+        verify_detached(signature, payload)
 
 
 # ------------------------------------------------------------------ API events

@@ -9,10 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from paycore.api import build_resolver, public_base_url, raw_body
+from paycore.api import Caller, build_resolver, caller, public_base_url, raw_body
 from paycore.observability import logger, metrics, tracer
 from paycore.orders import service
-from paycore.orders.auth import Caller, caller_from_event, route_path, verify_request
+from paycore.orders.auth import route_path, verify_request
 from paycore.schemas.orders import (
     UUID_PATTERN,
     CreateOrderIn,
@@ -31,9 +31,9 @@ OrderId = Annotated[str, Path(pattern=UUID_PATTERN, description="The order's UUI
 def _signed_caller() -> Caller:
     """The caller, after their X-Signature over this exact request was checked."""
     event = app.current_event
-    caller = caller_from_event(event.raw_event)
-    verify_request(caller, event.headers, event.http_method, route_path(event.raw_event), raw_body(event), time.time())
-    return caller
+    who = caller(app)
+    verify_request(who, event.headers, event.http_method, route_path(event.raw_event), raw_body(event), time.time())
+    return who
 
 
 def _json(status: int, data: dict[str, Any]) -> Response[Any]:
@@ -43,9 +43,9 @@ def _json(status: int, data: dict[str, Any]) -> Response[Any]:
 @app.post("/orders", summary="Create an order (idempotent on order_id)", tags=["orders"], status_code=201)
 @tracer.capture_method(capture_response=False)
 def create_order(order: Annotated[CreateOrderIn, Body()]) -> Response[OrderOut]:
-    caller = _signed_caller()
+    who = _signed_caller()
     data = service.create_order(
-        caller.user_id, order, base_url=public_base_url(app.current_event.raw_event), lambda_context=app.lambda_context
+        who.user_id, order, base_url=public_base_url(app.current_event.raw_event), lambda_context=app.lambda_context
     )
     return _json(201, data)
 
@@ -57,29 +57,29 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=100, description="Orders per page")] = 20,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
 ) -> OrderList:
-    caller = caller_from_event(app.current_event.raw_event)
-    return service.list_orders(caller.user_id, status, limit, cursor)
+    who = caller(app)
+    return service.list_orders(who.user_id, status, limit, cursor)
 
 
 @app.get("/orders/<order_id>", summary="Get one of the caller's orders", tags=["orders"])
 @tracer.capture_method(capture_response=False)
 def get_order(order_id: OrderId) -> OrderOut:
-    caller = caller_from_event(app.current_event.raw_event)
-    return service.get_order(caller.user_id, order_id)
+    who = caller(app)
+    return service.get_order(who.user_id, order_id)
 
 
 @app.post("/orders/<order_id>/cancel", summary="Cancel a pending order", tags=["orders"])
 @tracer.capture_method(capture_response=False)
 def cancel_order(order_id: OrderId) -> OrderOut:
-    caller = _signed_caller()
-    return service.cancel_order(caller.user_id, order_id)
+    who = _signed_caller()
+    return service.cancel_order(who.user_id, order_id)
 
 
 @app.post("/orders/<order_id>/refunds", summary="Refund part or all of a paid order", tags=["orders"], status_code=201)
 @tracer.capture_method(capture_response=False)
 def create_refund(order_id: OrderId, refund: Annotated[RefundIn, Body()]) -> Response[RefundCreated]:
-    caller = _signed_caller()
-    data = service.request_refund(caller.user_id, order_id, refund, lambda_context=app.lambda_context)
+    who = _signed_caller()
+    data = service.request_refund(who.user_id, order_id, refund, lambda_context=app.lambda_context)
     return _json(201, data)
 
 

@@ -16,12 +16,10 @@ import pytest
 import requests
 
 from paycore import request_signature
+from tests.e2e import identity_client
 
 pytestmark = pytest.mark.e2e
 
-identity_client = pytest.importorskip(
-    "tests.e2e.identity_client", reason="needs the identity slice (login and the authorizer) on main"
-)
 
 TIMEOUT = 10
 

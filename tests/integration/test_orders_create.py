@@ -85,6 +85,7 @@ def test_ten_concurrent_identical_creates_make_one_order_and_no_500(
 ) -> None:
     """Ten signed requests at once, each through the signature check and the create the handler
     runs: one order; the others replay it or answer 409 request_in_progress with Retry-After."""
+    from paycore.api import Caller
     from paycore.errors import PaymentError
     from paycore.orders import auth, service
     from paycore.schemas.orders import CreateOrderIn
@@ -94,7 +95,7 @@ def test_ten_concurrent_identical_creates_make_one_order_and_no_500(
     client = Orders(user)
     fields = new_order(amount=700)
     events = [client.create_event(fields) for _ in range(10)]  # ten signatures, ten nonces
-    caller = auth.Caller(user.user_id, user.session_id)
+    caller = Caller(user.user_id, user.session_id)
 
     def create(event: dict):
         def run() -> dict:
@@ -211,7 +212,7 @@ def test_an_ended_session_is_refused(seeded_channels: AwsStack, identity) -> Non
     user = identity.user()
     event = api_event("orders/create_order", user=user, body=new_order())
     sign_event(event, user)
-    identity.sessions.pop(user.session_id)
+    identity.log_out(user)
     response = call("orders", event)
     assert response["statusCode"] == 401
     assert _orders(seeded_channels) == []

@@ -76,6 +76,8 @@ def caller(app: APIGatewayRestResolver) -> Caller:
     if not isinstance(user_id, str) or not user_id or not isinstance(session_id, str) or not session_id:
         raise Unauthorized("A valid Bearer access token is required.", code="unauthorized")
     return Caller(user_id=user_id, session_id=session_id)
+
+
 def raw_body(event: Any) -> bytes:
     """The request body exactly as sent (what request and webhook signatures are computed over)."""
     import base64

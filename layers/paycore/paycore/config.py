@@ -121,6 +121,26 @@ class IdentitySettings:
             issuer=_required(env, "TOKEN_ISSUER"),
             audience=_required(env, "TOKEN_AUDIENCE"),
             secrets_cache_seconds=_int(env, "SECRETS_CACHE_SECONDS", 300),
+        )
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How verification codes leave: the SES sender identity and the SNS SMS type."""
+
+    sender_email: str
+    sms_type: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DeliverySettings:
+        sms_type = _required(env, "SMS_TYPE")
+        if sms_type not in ("Transactional", "Promotional"):
+            raise ConfigurationError(
+                f"environment variable SMS_TYPE must be Transactional or Promotional, got {sms_type!r}"
+            )
+        return cls(sender_email=_required(env, "SES_SENDER_ADDRESS"), sms_type=sms_type)
+
+
 def _csv_ints(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
     raw = env.get(name, "").strip()
     if not raw:
@@ -156,20 +176,6 @@ class OrderSettings:
 
 
 @dataclass(frozen=True)
-class DeliverySettings:
-    """How verification codes leave: the SES sender identity and the SNS SMS type."""
-
-    sender_email: str
-    sms_type: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> DeliverySettings:
-        sms_type = _required(env, "SMS_TYPE")
-        if sms_type not in ("Transactional", "Promotional"):
-            raise ConfigurationError(
-                f"environment variable SMS_TYPE must be Transactional or Promotional, got {sms_type!r}"
-            )
-        return cls(sender_email=_required(env, "SES_SENDER_ADDRESS"), sms_type=sms_type)
 class NonceSettings:
     """Where each X-Signature nonce is claimed once per session."""
 

@@ -1,35 +1,20 @@
-"""Who is calling, and whether their request is signed (``X-Signature``).
+"""Whether an order request is signed (``X-Signature``) by the caller's session.
 
-The caller comes from the Lambda authorizer's context (``user_id``, ``session_id``); the signing
-key is the session's (``paycore.identity.sessions.signing_key_for``), which also refuses a
-session that has ended.
+The caller comes from the Lambda authorizer's context (``paycore.api.caller``); the signing key is
+the session's (``paycore.identity.sessions.signing_key_for``), which also refuses a session that
+has ended.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from paycore import request_signature
+from paycore.api import Caller
 from paycore.data.nonces import DynamoNonceStore
-from paycore.errors import Unauthorized
 from paycore.providers.common import header as find_header
-
-
-@dataclass(frozen=True)
-class Caller:
-    user_id: str
-    session_id: str
-
-
-def caller_from_event(event: Mapping[str, Any]) -> Caller:
-    context = (event.get("requestContext") or {}).get("authorizer") or {}
-    user_id, session_id = context.get("user_id"), context.get("session_id")
-    if not user_id or not session_id:
-        raise Unauthorized("A valid Bearer access token is required.")
-    return Caller(user_id=str(user_id), session_id=str(session_id))
 
 
 def route_path(event: Mapping[str, Any]) -> str:
@@ -41,7 +26,7 @@ def route_path(event: Mapping[str, Any]) -> str:
 
 
 def verify_request(caller: Caller, headers: Mapping[str, str], method: str, path: str, body: bytes, now: float) -> None:
-    from paycore.identity.sessions import signing_key_for  # type: ignore[import-not-found,unused-ignore]
+    from paycore.identity.sessions import signing_key_for  # loaded on the first signed request
 
     header = find_header(headers, request_signature.HEADER)
     # Parse first: a garbled header costs no session lookup.

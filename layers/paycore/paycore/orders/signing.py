@@ -45,7 +45,6 @@ def canonical_from_response(order: dict[str, Any]) -> bytes:
 
 
 def sign_order(order: Any) -> str:
-    from paycore.identity.keys import sign_detached  # type: ignore[import-not-found,unused-ignore]
+    from paycore.identity.keys import sign_detached  # crypto is imported only where orders are signed
 
-    signature: str = sign_detached(canonical_order(order))
-    return signature
+    return sign_detached(canonical_order(order))
