@@ -115,6 +115,14 @@ def seeded_channels(aws: AwsStack) -> AwsStack:
     return aws
 
 
+@pytest.fixture
+def identity(aws: AwsStack) -> Any:
+    """Logged-in users for the order suites (tests/orders_support.py), through the identity functions."""
+    from tests.orders_support import Identity
+
+    return Identity()
+
+
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 # paycore.observability creates Metrics at import (during collection): it reads the namespace then.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessPayments")

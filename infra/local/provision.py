@@ -56,6 +56,19 @@ def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
     return attributes
 
 
+def _generated_secret(spec: dict[str, Any] | None) -> str | None:
+    """What Secrets Manager's GenerateSecretString makes: the template object with one random key
+    (letters and digits only here, which every ExcludeCharacters/ExcludePunctuation setting allows)."""
+    if not spec or "GenerateStringKey" not in spec:
+        return None
+    import secrets
+    import string
+
+    alphabet = string.ascii_letters + string.digits
+    value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+    return json.dumps({**json.loads(spec.get("SecretStringTemplate", "{}")), spec["GenerateStringKey"]: value})
+
+
 def provision(
     session: Any,
     *,
@@ -120,7 +133,9 @@ def provision(
         kwargs: dict[str, Any] = {"Name": props.get("Name") or lid}
         # Secret values are never in the template; the local seed (infra/local/seed.py) or the
         # test fixtures put real values in after creation. A placeholder keeps the secret readable.
-        kwargs["SecretString"] = props.get("SecretString") or json.dumps({})
+        kwargs["SecretString"] = (
+            props.get("SecretString") or _generated_secret(props.get("GenerateSecretString")) or json.dumps({})
+        )
         arn = secrets.create_secret(**kwargs)["ARN"]
         resolver.physical[lid] = arn
         resolver.attributes[(lid, "Id")] = arn

@@ -36,6 +36,19 @@ log = logging.getLogger("infra.local")
 
 DEFAULT_MOTO_PORT = 5000  # moto_server's own default; `env-vars` assumes it
 
+# Template parameters that differ on the local stack, for the templates that declare them: the
+# sandbox provider posts its webhooks to this gateway, and retries on a compressed schedule
+# (seconds between attempts; deployed stages keep the ~3-day one, docs/orders.md).
+LOCAL_PARAMETERS = {
+    "SandboxCallbackBaseUrl": "{api_url}",
+    "SandboxWebhookRetrySchedule": "2,4,8,16,32,64,128,256,512",
+}
+
+
+def local_parameters(template: dict[str, Any], api_url: str) -> dict[str, str]:
+    declared = template.get("Parameters", {})
+    return {name: value.format(api_url=api_url) for name, value in LOCAL_PARAMETERS.items() if name in declared}
+
 
 class MotoServer:
     """moto's server (every service on one endpoint) on a thread of this process.
@@ -157,7 +170,12 @@ class LocalStack:
 
             session = boto3.session.Session()
             resolver = provision(
-                session, stage=opts.stage, region=opts.region, endpoint_url=moto_url, template=self.template
+                session,
+                stage=opts.stage,
+                region=opts.region,
+                endpoint_url=moto_url,
+                template=self.template,
+                parameters=local_parameters(self.template, self.api_url),
             )
             self.resolver = resolver
             specs = functions(self.template, resolver, base_dir=opts.template.parent)

@@ -58,7 +58,7 @@ def test_model_keys_and_indexes_match_the_template(model: type[Model]) -> None:
         )
 
     model_gsis = {
-        g["IndexName"]: {k["AttributeName"]: k["KeyType"] for k in g["key_schema"]}
+        g["index_name"]: {k["AttributeName"]: k["KeyType"] for k in g["key_schema"]}  # PynamoDB's spelling
         for g in schema["global_secondary_indexes"]
     }
     template_gsis = {
@@ -67,3 +67,12 @@ def test_model_keys_and_indexes_match_the_template(model: type[Model]) -> None:
     }
     for name, keys in model_gsis.items():
         assert template_gsis.get(name) == keys, f"{logical_id}: index {name} differs from the template"
+    for gsi in schema["global_secondary_indexes"]:
+        declared_projection = next(
+            g["Projection"]["ProjectionType"]
+            for g in table["GlobalSecondaryIndexes"]
+            if g["IndexName"] == gsi["index_name"]
+        )
+        assert gsi["projection"]["ProjectionType"] == declared_projection, (
+            f"{logical_id}: {gsi['index_name']} projection"
+        )

@@ -76,3 +76,30 @@ def caller(app: APIGatewayRestResolver) -> Caller:
     if not isinstance(user_id, str) or not user_id or not isinstance(session_id, str) or not session_id:
         raise Unauthorized("A valid Bearer access token is required.", code="unauthorized")
     return Caller(user_id=user_id, session_id=session_id)
+
+
+def raw_body(event: Any) -> bytes:
+    """The request body exactly as sent (what request and webhook signatures are computed over)."""
+    import base64
+
+    body = event.get("body") if isinstance(event, dict) else getattr(event, "body", None)
+    encoded = event.get("isBase64Encoded") if isinstance(event, dict) else getattr(event, "is_base64_encoded", False)
+    if body is None:
+        return b""
+    return base64.b64decode(body) if encoded else str(body).encode("utf-8")
+
+
+def public_base_url(event: dict[str, Any]) -> str:
+    """The base URL clients reached this API on (for links the API hands out, like a checkout page).
+
+    ``https://<domain>/<stage>`` on an execute-api domain; the Host header (with http on loopback)
+    on the local stack.
+    """
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    context = event.get("requestContext") or {}
+    host = headers.get("host") or str(context.get("domainName") or "")
+    loopback = host.startswith(("127.0.0.1", "localhost", "[::1]"))
+    scheme = headers.get("x-forwarded-proto") or ("http" if loopback else "https")
+    stage = context.get("stage")
+    prefix = f"/{stage}" if stage and host.endswith(".amazonaws.com") else ""
+    return f"{scheme}://{host}{prefix}"

@@ -141,6 +141,108 @@ class DeliverySettings:
         return cls(sender_email=_required(env, "SES_SENDER_ADDRESS"), sms_type=sms_type)
 
 
+def _csv_ints(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        values = tuple(int(part) for part in raw.split(","))
+    except ValueError as exc:
+        raise ConfigurationError(f"environment variable {name} must be comma-separated integers, got {raw!r}") from exc
+    if not values or any(v < 0 for v in values):
+        raise ConfigurationError(f"environment variable {name} must list non-negative integers, got {raw!r}")
+    return values
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    """The orders and callbacks functions: where orders live and where their events go."""
+
+    table: str
+    idempotency_table: str
+    event_bus: str
+    ops_topic_arn: str
+    default_expires_in: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OrderSettings:
+        return cls(
+            table=_required(env, "ORDERS_TABLE"),
+            idempotency_table=_required(env, "IDEMPOTENCY_TABLE"),
+            event_bus=_required(env, "EVENT_BUS_NAME"),
+            ops_topic_arn=_required(env, "OPS_TOPIC_ARN"),
+            default_expires_in=_int(env, "ORDER_DEFAULT_EXPIRES_IN", 900, minimum=60),
+        )
+
+
+@dataclass(frozen=True)
+class NonceSettings:
+    """Where each X-Signature nonce is claimed once per session."""
+
+    table: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> NonceSettings:
+        return cls(table=_required(env, "NONCES_TABLE"))
+
+
+# Stripe-like: retried with exponential back-off for up to about three days (docs/orders.md).
+DEFAULT_WEBHOOK_RETRY_SCHEDULE = (60, 300, 900, 3600, 10800, 21600, 43200, 86400, 86400)
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """The sandbox provider: its payments table, webhook secret, delivery queue and behaviour defaults."""
+
+    table: str
+    webhook_secret_id: str
+    webhook_queue_url: str
+    retry_schedule: tuple[int, ...]
+    decline_rate_bps: int
+    delivery_delay_seconds: int
+    duplicate_rate_bps: int
+    out_of_order_rate_bps: int
+    out_of_order_delay_seconds: int
+    late_payment_grace_seconds: int
+    refund_failure_rate_bps: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SandboxSettings:
+        return cls(
+            table=_required(env, "SANDBOX_TABLE"),
+            webhook_secret_id=_required(env, "SANDBOX_WEBHOOK_SECRET_ID"),
+            webhook_queue_url=_required(env, "SANDBOX_WEBHOOK_QUEUE_URL"),
+            retry_schedule=_csv_ints(env, "SANDBOX_WEBHOOK_RETRY_SCHEDULE", DEFAULT_WEBHOOK_RETRY_SCHEDULE),
+            decline_rate_bps=_int(env, "SANDBOX_DECLINE_RATE_BPS", 0),
+            delivery_delay_seconds=_int(env, "SANDBOX_DELIVERY_DELAY_SECONDS", 0),
+            duplicate_rate_bps=_int(env, "SANDBOX_DUPLICATE_RATE_BPS", 0),
+            out_of_order_rate_bps=_int(env, "SANDBOX_OUT_OF_ORDER_RATE_BPS", 0),
+            out_of_order_delay_seconds=_int(env, "SANDBOX_OUT_OF_ORDER_DELAY_SECONDS", 5),
+            late_payment_grace_seconds=_int(env, "SANDBOX_LATE_PAYMENT_GRACE_SECONDS", 0),
+            refund_failure_rate_bps=_int(env, "SANDBOX_REFUND_FAILURE_RATE_BPS", 0),
+        )
+
+
+@lru_cache(maxsize=1)
+def order_settings() -> OrderSettings:
+    return OrderSettings.from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def nonce_settings() -> NonceSettings:
+    return NonceSettings.from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def sandbox_settings() -> SandboxSettings:
+    return SandboxSettings.from_env(os.environ)
+
+
+def sandbox_callback_base_url() -> str:
+    """Where the sandbox posts its webhooks (``<base>/callbacks/sandbox``): the only outbound HTTP target."""
+    return _required(os.environ, "SANDBOX_CALLBACK_BASE_URL").rstrip("/")
+
+
 @lru_cache(maxsize=1)
 def aws_settings() -> AwsSettings:
     return AwsSettings.from_env(os.environ)
@@ -187,3 +289,5 @@ def reset_settings() -> None:
 register_cached(provider_settings)
 register_cached(identity_settings)
 register_cached(delivery_settings)
+for _reader in (order_settings, nonce_settings, sandbox_settings):
+    register_cached(_reader)

@@ -78,3 +78,14 @@ class ConfigurationError(Exception):
 
 class DataAccessError(Exception):
     """A data-store failure that is not a domain outcome (throttling, outage)."""
+
+
+class ProviderUnavailable(PaymentError):
+    """The payment provider could not be reached or failed; nothing was decided. Retry later."""
+
+    status = 503
+    code = "provider_unavailable"
+    default_message = "The payment provider is not answering; retry later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5):
+        super().__init__(message, headers={"Retry-After": str(max(1, int(retry_after)))})

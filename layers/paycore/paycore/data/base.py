@@ -98,3 +98,43 @@ def transact_write(build: Callable[[TransactWrite], None], *, attempts: int = 3)
                 time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311  # nosec B311  # retry jitter, not a secret
                 continue
             raise
+
+
+def is_condition_failure(exc: Exception) -> bool:
+    """True when a PynamoDB write failed on its condition (not on throttling or an outage)."""
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def is_transaction_cancelled(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "TransactionCanceledException"
+
+
+def get_or_none(model: type[Any], hash_key: str, range_key: str | None, what: str) -> Any:
+    """One consistent read of an item; None when it does not exist, DataAccessError on failure."""
+    from pynamodb.exceptions import GetError
+
+    from paycore.errors import DataAccessError
+
+    try:
+        return model.get(hash_key, range_key, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+    except GetError as exc:
+        raise DataAccessError(f"could not read the {what}") from exc
+
+
+def transact(what: str, build: Callable[[TransactWrite], None]) -> bool:
+    """:func:`transact_write` for writers that decide again on a refusal: False when the transaction
+    was cancelled (a condition failed, or conflicts outlasted the retries), so the caller re-reads
+    and re-plans; DataAccessError for anything else."""
+    from paycore.errors import DataAccessError
+
+    try:
+        transact_write(build)
+    except TransactionFailed:
+        return False
+    except TransactWriteError as exc:
+        if is_transaction_cancelled(exc):
+            return False
+        raise DataAccessError(f"could not {what}") from exc
+    return True

@@ -48,3 +48,5 @@ def reset_providers() -> None:
 register("stripe", "paycore.providers.stripe_provider:factory")
 register("alipay", "paycore.providers.alipay_provider:factory")
 register("wechatpay", "paycore.providers.wechatpay_provider:factory")
+# The simulated provider (docs/orders.md).
+register("sandbox", "paycore.providers.sandbox:factory")

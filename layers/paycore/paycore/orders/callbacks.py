@@ -1,0 +1,393 @@
+"""Provider events applied to orders: verified, deduplicated, one conditional transaction each.
+
+:func:`handle_callback` verifies the provider's signature over the raw body (the adapter does),
+then :func:`apply_event` applies each event:
+
+* the event id is recorded (``EVENT#<provider>#<id>``, kept 7 days) in the same transaction as
+  the order change, so a repeated delivery changes nothing, however many arrive at once;
+* the order moves only from the state the event was planned on (version condition), and a
+  history item is written with it;
+* a payment whose amount, currency or payment id differs from the order never marks it paid:
+  an anomaly is recorded, metric ``PaymentAnomaly`` emitted and ops alerted on the SNS topic;
+* a payment on an expired, cancelled or failed order (or a second payment of a paid one) is
+  recorded and refunded automatically;
+* domain events go to EventBridge after the commit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from paycore.data import orders as store
+from paycore.errors import Conflict, DataAccessError
+from paycore.observability import logger, metrics
+from paycore.orders import notify
+from paycore.orders.states import PAID_STATES, REFUNDABLE, OrderStatus, status_after_refund
+from paycore.providers import get_provider
+from paycore.providers.base import CallbackAck, EventKind, ProviderError, ProviderEvent, RefundStatus
+
+MAX_RETRIES = 8
+_DAY = 86_400
+
+
+def handle_callback(provider_name: str, headers: Mapping[str, str], raw_body: bytes, now: float) -> CallbackAck:
+    """POST /callbacks/{provider}: 4xx (nothing written) unless the provider's signature holds."""
+    provider = get_provider(provider_name)  # unknown provider → 404, nothing written
+    events = provider.parse_callback(headers, raw_body, now=now)  # InvalidCallback → 400
+    for event in events:
+        outcome = apply_event(provider_name, event, now=now)
+        logger.info(
+            "provider event applied",
+            extra={"provider": provider_name, "event_id": event.event_id, "kind": event.kind, "outcome": outcome},
+        )
+    return provider.ack(True)
+
+
+def event_detail(order: store.OrderItem, at: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "user_id": order.user_id,
+        "status": order.status,
+        "amount": int(order.amount),
+        "currency": order.currency,
+        "channel": order.channel,
+        "refunded_amount": int(order.refunded_amount),
+        "occurred_at": int(at),
+        **extra,
+    }
+
+
+@dataclass
+class _Plan:
+    """What one event does: a change to commit (or a record-only marker) and what follows it."""
+
+    outcome: str
+    change: store.OrderChange | None = None
+    marker_only: store.EventMarkerItem | None = None
+    anomaly_only: store.AnomalyItem | None = None
+    after: list[Callable[[], None]] = field(default_factory=list)
+
+
+def _marker(provider: str, event: ProviderEvent, outcome: str, now: float) -> store.EventMarkerItem:
+    return store.EventMarkerItem(
+        f"EVENT#{provider}#{event.event_id}",
+        store.EVENT_SK,
+        provider=provider,
+        event_id=event.event_id,
+        kind=event.kind.value,
+        order_id=event.order_id,
+        outcome=outcome,
+        received_at=int(now),
+        purge_at=int(now) + store.EVENT_MARKER_DAYS * _DAY,
+    )
+
+
+def _history(order: store.OrderItem, event: ProviderEvent, kind: str, now: float, **fields: Any) -> store.HistoryItem:
+    return store.HistoryItem(
+        order.pk,
+        store.history_sk(now, f"{kind}#{event.event_id}"),
+        kind=kind,
+        at=int(now),
+        amount=event.amount,
+        currency=event.currency,
+        provider_event_id=event.event_id,
+        refund_id=event.refund_id,
+        **fields,
+    )
+
+
+def apply_event(provider: str, event: ProviderEvent, *, now: float | None = None) -> str:
+    """Apply one verified event exactly once; returns what it did (for logs and tests)."""
+    at = time.time() if now is None else now
+    if store.get_event_marker(provider, event.event_id) is not None:
+        return "duplicate"
+    for _ in range(MAX_RETRIES):
+        order = store.get_order(event.order_id)
+        plan = _plan(provider, order, event, at)
+        if plan.change is not None:
+            committed = store.apply_change(plan.change)
+        elif plan.marker_only is not None:
+            committed = store.record_event_only(plan.marker_only, anomaly=plan.anomaly_only)
+        else:  # pragma: no cover - every plan carries one or the other
+            raise DataAccessError("an event plan with nothing to write")
+        if committed:
+            for effect in plan.after:
+                effect()
+            return plan.outcome
+        if store.get_event_marker(provider, event.event_id) is not None:
+            return "duplicate"  # a concurrent delivery of the same event won
+        # another event changed the order between our read and write: plan again on the new state
+    raise DataAccessError(f"could not apply event {event.event_id} after {MAX_RETRIES} attempts")
+
+
+def _plan(provider: str, order: store.OrderItem | None, event: ProviderEvent, now: float) -> _Plan:
+    if order is None:
+        return _unknown_order(provider, event, now)
+    if event.kind == EventKind.PAYMENT_SUCCEEDED:
+        return _payment_succeeded(provider, order, event, now)
+    if event.kind == EventKind.PAYMENT_FAILED:
+        return _payment_failed(provider, order, event, now)
+    return _refund_event(provider, order, event, now)
+
+
+def _record_only(provider: str, event: ProviderEvent, outcome: str, now: float) -> _Plan:
+    return _Plan(outcome=outcome, marker_only=_marker(provider, event, outcome, now))
+
+
+def _alert(reason: str, provider: str, event: ProviderEvent, order: store.OrderItem | None) -> Callable[[], None]:
+    def run() -> None:
+        metrics.add_metric(name="PaymentAnomaly", unit=MetricUnit.Count, value=1)
+        details = {
+            "reason": reason,
+            "provider": provider,
+            "event_id": event.event_id,
+            "kind": event.kind.value,
+            "order_id": event.order_id,
+            "event_amount": event.amount,
+            "event_currency": event.currency,
+            "order_amount": int(order.amount) if order else None,
+            "order_currency": order.currency if order else None,
+            "order_status": order.status if order else None,
+        }
+        logger.warning("payment anomaly", extra=details)
+        notify.alert_ops(f"Payment anomaly: {reason} (order {event.order_id})", details)
+
+    return run
+
+
+def _unknown_order(provider: str, event: ProviderEvent, now: float) -> _Plan:
+    anomaly = store.AnomalyItem(
+        f"ANOMALY#{provider}",
+        f"{int(now * 1000):015d}#{event.event_id}",
+        provider=provider,
+        event_id=event.event_id,
+        order_id=event.order_id,
+        reason="unknown_order",
+        amount=event.amount,
+        currency=event.currency,
+        at=int(now),
+    )
+    plan = _record_only(provider, event, "anomaly:unknown_order", now)
+    plan.anomaly_only = anomaly
+    plan.after.append(_alert("unknown_order", provider, event, None))
+    return plan
+
+
+def _anomaly(provider: str, order: store.OrderItem, event: ProviderEvent, reason: str, now: float) -> _Plan:
+    change = store.OrderChange(
+        order=order,
+        history=_history(order, event, "anomaly", now, detail=reason),
+        marker=_marker(provider, event, f"anomaly:{reason}", now),
+        counters={"anomaly_count": 1},
+        at=now,
+    )
+    return _Plan(outcome=f"anomaly:{reason}", change=change, after=[_alert(reason, provider, event, order)])
+
+
+def _mismatch(order: store.OrderItem, event: ProviderEvent) -> str | None:
+    if event.currency != order.currency:
+        return "currency_mismatch"
+    if event.amount != int(order.amount):
+        return "amount_mismatch"
+    if (
+        order.provider_payment_id
+        and event.provider_payment_id
+        and event.provider_payment_id != order.provider_payment_id
+    ):
+        return "payment_mismatch"
+    return None
+
+
+def _payment_succeeded(provider: str, order: store.OrderItem, event: ProviderEvent, now: float) -> _Plan:
+    status = OrderStatus(order.status)
+    if status == OrderStatus.PENDING:
+        reason = _mismatch(order, event)
+        if reason is not None:
+            return _anomaly(provider, order, event, reason, now)
+        change = store.OrderChange(
+            order=order,
+            history=_history(order, event, "paid", now, from_status=status.value, to_status=OrderStatus.PAID.value),
+            from_statuses=(OrderStatus.PENDING.value,),
+            to_status=OrderStatus.PAID.value,
+            set_fields={"paid_at": int(event.occurred_at.timestamp()), "refundable_amount": int(order.amount)},
+            leave_pending_index=True,
+            marker=_marker(provider, event, "paid", now),
+            counters={"paid_count": 1, "paid_amount": int(order.amount)},
+            at=now,
+        )
+        return _Plan(outcome="paid", change=change, after=[_publish_current(order.order_id, "order.paid", now)])
+    if status in PAID_STATES and event.provider_payment_id in (None, order.provider_payment_id):
+        return _record_only(provider, event, "already_paid", now)
+    # A payment on a closed order, or a second payment of a paid one: keep it and give it back.
+    return _late_payment(provider, order, event, now)
+
+
+def _late_payment(provider: str, order: store.OrderItem, event: ProviderEvent, now: float) -> _Plan:
+    refund_id = f"late_{event.event_id}"[:64]
+    refund = store.RefundItem(
+        order.pk,
+        f"REFUND#{refund_id}",
+        refund_id=refund_id,
+        order_id=order.order_id,
+        user_id=order.user_id,
+        amount=event.amount,
+        currency=event.currency,
+        status="pending",
+        reason=f"automatic refund of a payment received while the order was {order.status}",
+        automatic=True,
+        created_at=int(now),
+        updated_at=int(now),
+    )
+    change = store.OrderChange(
+        order=order,
+        history=_history(order, event, "late_payment", now, detail=f"order was {order.status}"),
+        refund=store.RefundChange(item=refund, create=True),
+        marker=_marker(provider, event, "late_payment_refunded", now),
+        counters={"late_payment_count": 1, "late_payment_amount": event.amount},
+        at=now,
+    )
+
+    def refund_it() -> None:
+        metrics.add_metric(name="LatePaymentRefunded", unit=MetricUnit.Count, value=1)
+        current = store.get_order(order.order_id)
+        if current is not None:
+            notify.publish("order.late_payment", event_detail(current, now, late_amount=event.amount))
+            submit_refund(current, refund, now, provider_payment_id=event.provider_payment_id)
+
+    return _Plan(outcome="late_payment_refunded", change=change, after=[refund_it])
+
+
+def _payment_failed(provider: str, order: store.OrderItem, event: ProviderEvent, now: float) -> _Plan:
+    if order.status != OrderStatus.PENDING:
+        return _record_only(provider, event, f"ignored:{order.status}", now)
+    change = store.OrderChange(
+        order=order,
+        history=_history(order, event, "failed", now, from_status=order.status, to_status=OrderStatus.FAILED.value),
+        from_statuses=(OrderStatus.PENDING.value,),
+        to_status=OrderStatus.FAILED.value,
+        set_fields={"closed_at": int(now)},
+        leave_pending_index=True,
+        marker=_marker(provider, event, "failed", now),
+        counters={"failed_count": 1},
+        at=now,
+    )
+    return _Plan(outcome="failed", change=change, after=[_publish_current(order.order_id, "order.failed", now)])
+
+
+def _refund_event(provider: str, order: store.OrderItem, event: ProviderEvent, now: float) -> _Plan:
+    refund = store.get_refund(order.order_id, event.refund_id) if event.refund_id else None
+    if refund is None:
+        return _anomaly(provider, order, event, "unknown_refund", now)
+    if refund.status != "pending":
+        return _record_only(provider, event, f"already_{refund.status}", now)
+    if event.amount != int(refund.amount) or event.currency != refund.currency:
+        return _anomaly(provider, order, event, "refund_mismatch", now)
+    succeeded = event.kind == EventKind.REFUND_SUCCEEDED
+    new_status = "succeeded" if succeeded else "failed"
+    refund_change = store.RefundChange(
+        item=refund,
+        from_status="pending",
+        fields={"status": new_status, "updated_at": int(now)}
+        | ({"provider_refund_id": event.provider_refund_id} if event.provider_refund_id else {}),
+    )
+    change = store.OrderChange(
+        order=order,
+        history=_history(order, event, f"refund_{new_status}", now),
+        refund=refund_change,
+        marker=_marker(provider, event, f"refund_{new_status}", now),
+        at=now,
+    )
+    if refund.automatic:  # a late payment given back: the order's own money is not involved
+        after = [] if succeeded else [_alert("late_payment_refund_failed", provider, event, order)]
+        return _Plan(outcome=f"refund_{new_status}", change=change, after=after)
+    amount = int(refund.amount)
+    if succeeded:
+        target = status_after_refund(int(order.amount), int(order.refunded_amount) + amount)
+        change.from_statuses = tuple(s.value for s in REFUNDABLE)
+        change.to_status = target.value
+        change.history.from_status = order.status
+        change.history.to_status = target.value
+        change.add_fields = {"refunded_amount": amount, "refund_pending_amount": -amount}
+        change.counters = {"refunded_count": 1, "refunded_amount": amount}
+        return _Plan(
+            outcome=f"refund_succeeded:{target.value}",
+            change=change,
+            after=[_publish_current(order.order_id, f"order.{target.value}", now, refund_id=refund.refund_id)],
+        )
+    change.add_fields = {"refundable_amount": amount, "refund_pending_amount": -amount}
+    return _Plan(
+        outcome="refund_failed",
+        change=change,
+        after=[_publish_current(order.order_id, "order.refund_failed", now, refund_id=refund.refund_id)],
+    )
+
+
+def _publish_current(order_id: str, detail_type: str, now: float, **extra: Any) -> Callable[[], None]:
+    def run() -> None:
+        current = store.get_order(order_id)
+        if current is not None:
+            notify.publish(detail_type, event_detail(current, now, **extra))
+
+    return run
+
+
+def submit_refund(
+    order: store.OrderItem, refund: store.RefundItem, now: float, *, provider_payment_id: str | None = None
+) -> None:
+    """Ask the provider to refund; a synchronous answer is applied like the provider's event.
+
+    Raises :class:`paycore.errors.ProviderUnavailable` when the provider fails: the refund stays
+    pending (its amount reserved), and the same refund id can be submitted again.
+    """
+    from paycore.errors import ProviderUnavailable
+
+    provider = get_provider(order.provider)
+    try:
+        result = provider.refund(
+            order.order_id,
+            provider_payment_id or order.provider_payment_id,
+            refund.refund_id,
+            int(refund.amount),
+            refund.currency,
+            int(order.amount),
+        )
+    except ProviderError as exc:
+        logger.warning(
+            "provider refund failed",
+            extra={"order_id": order.order_id, "refund_id": refund.refund_id, "retryable": exc.retryable},
+        )
+        if refund.automatic:
+            _alert("late_payment_refund_failed", order.provider, _refund_as_event(order, refund, ""), order)()
+            return
+        if exc.retryable:  # unknown outcome: the refund stays pending and may be submitted again
+            raise ProviderUnavailable() from exc
+        # a definite refusal: the refund failed, its amount is refundable again
+        apply_event(order.provider, _refund_as_event(order, refund, f"refused:{refund.refund_id}"), now=now)
+        raise Conflict("The payment provider refused the refund.", code="provider_refused") from exc
+    if result.provider_refund_id:
+        store.update_refund_provider_id(order.order_id, refund.refund_id, result.provider_refund_id)
+    if result.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
+        kind = EventKind.REFUND_SUCCEEDED if result.status == RefundStatus.SUCCEEDED else EventKind.REFUND_FAILED
+        apply_event(order.provider, _refund_as_event(order, refund, f"sync:{refund.refund_id}", kind), now=now)
+
+
+def _refund_as_event(
+    order: store.OrderItem, refund: store.RefundItem, event_id: str, kind: EventKind = EventKind.REFUND_FAILED
+) -> ProviderEvent:
+    from datetime import UTC, datetime
+
+    return ProviderEvent(
+        event_id=event_id,
+        kind=kind,
+        order_id=order.order_id,
+        provider_payment_id=order.provider_payment_id,
+        amount=int(refund.amount),
+        currency=refund.currency,
+        occurred_at=datetime.now(tz=UTC),
+        refund_id=refund.refund_id,
+    )
