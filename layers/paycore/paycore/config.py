@@ -223,6 +223,56 @@ class SandboxSettings:
         )
 
 
+@dataclass(frozen=True)
+class SweeperSettings:
+    """The sweeper's budget and its overdue-notification check (docs/scheduled-jobs.md)."""
+
+    page_size: int  # orders per index Query page
+    reserve_ms: int  # stop taking new orders when less than this is left of the invocation
+    overdue_after_seconds: int  # a pending order this old gets its provider asked (no webhook yet?)
+    overdue_max_queries: int  # provider queries per run for that check (0 turns it off)
+    overdue_scan_limit: int  # index items read per shard for that check
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SweeperSettings:
+        return cls(
+            page_size=_int(env, "SWEEPER_PAGE_SIZE", 50, minimum=1),
+            reserve_ms=_int(env, "SWEEPER_RESERVE_MS", 20_000, minimum=0),
+            overdue_after_seconds=_int(env, "SWEEPER_OVERDUE_AFTER_SECONDS", 600, minimum=60),
+            overdue_max_queries=_int(env, "SWEEPER_OVERDUE_MAX_QUERIES", 50),
+            overdue_scan_limit=_int(env, "SWEEPER_OVERDUE_SCAN_LIMIT", 100, minimum=1),
+        )
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The daily report: the counters it reads, where it keeps reports, where it sends them."""
+
+    orders_table: str
+    reports_table: str
+    ops_topic_arn: str
+    timezone: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ReportSettings:
+        return cls(
+            orders_table=_required(env, "ORDERS_TABLE"),
+            reports_table=_required(env, "REPORTS_TABLE"),
+            ops_topic_arn=_required(env, "OPS_TOPIC_ARN"),
+            timezone=_required(env, "REPORT_TIMEZONE"),
+        )
+
+
+@lru_cache(maxsize=1)
+def sweeper_settings() -> SweeperSettings:
+    return SweeperSettings.from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def report_settings() -> ReportSettings:
+    return ReportSettings.from_env(os.environ)
+
+
 @lru_cache(maxsize=1)
 def order_settings() -> OrderSettings:
     return OrderSettings.from_env(os.environ)
@@ -289,5 +339,5 @@ def reset_settings() -> None:
 register_cached(provider_settings)
 register_cached(identity_settings)
 register_cached(delivery_settings)
-for _reader in (order_settings, nonce_settings, sandbox_settings):
+for _reader in (order_settings, nonce_settings, sandbox_settings, sweeper_settings, report_settings):
     register_cached(_reader)

@@ -22,7 +22,7 @@ the sweeper reads exactly the orders it may have to expire.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -305,10 +305,58 @@ def list_user_orders(user_id: str, status: str | None, limit: int, after_created
     return Page(orders=orders, last_created_sk=orders[-1].created_sk if more and orders else None)
 
 
-def pending_orders_due(shard: int, now: int, limit: int = 100) -> Iterator[OrderItem]:
-    """Pending orders of one shard whose expiry has passed (for the sweeper): an index Query."""
+@dataclass(frozen=True)
+class PendingPage:
+    orders: list[OrderItem]
+    next_key: dict[str, Any] | None  # where the shard's next page starts; None when it is done
+
+
+def pending_page(
+    shard: int,
+    *,
+    due_by: int | None = None,
+    not_due_at: int | None = None,
+    limit: int,
+    start_key: dict[str, Any] | None = None,
+) -> PendingPage:
+    """One page (``limit`` items at most) of a shard of the sparse pending index, soonest expiry
+    first: orders due by ``due_by`` (``pending_expires_at <= due_by``), or orders not due yet at
+    ``not_due_at`` (``pending_expires_at > not_due_at``). One index Query, never a Scan."""
     _bind()
-    yield from OrderItem.pending_by_expiry.query(f"PENDING#{shard}", OrderItem.pending_expires_at <= now, limit=limit)
+    if (due_by is None) == (not_due_at is None):
+        raise ValueError("give exactly one of due_by and not_due_at")
+    attr = OrderItem.pending_expires_at
+    condition = attr <= due_by if due_by is not None else attr > not_due_at
+    try:
+        result = OrderItem.pending_by_expiry.query(
+            f"PENDING#{shard}", condition, limit=limit, page_size=limit, last_evaluated_key=start_key
+        )
+        orders = list(result)
+    except QueryError as exc:
+        raise DataAccessError("could not read the pending orders index") from exc
+    return PendingPage(orders=orders, next_key=result.last_evaluated_key)
+
+
+def count_pending_due(due_by: int, cap: int) -> int:
+    """How many pending orders are due by ``due_by`` over every shard, counting at most ``cap``
+    (index Queries that return keys only; they read at most ``cap`` items)."""
+    _bind()
+    counted = 0
+    for shard in range(PENDING_SHARDS):
+        if counted >= cap:
+            break
+        try:
+            result = OrderItem.pending_by_expiry.query(
+                f"PENDING#{shard}",
+                OrderItem.pending_expires_at <= due_by,
+                limit=cap - counted,
+                page_size=min(cap - counted, 1000),
+                attributes_to_get=["pk", "sk", "pending_shard", "pending_expires_at"],
+            )
+            counted += sum(1 for _ in result)
+        except QueryError as exc:
+            raise DataAccessError("could not count the pending orders") from exc
+    return counted
 
 
 # ------------------------------------------------------------------ writes

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -29,7 +30,15 @@ from paycore.observability import logger, metrics
 from paycore.orders import notify
 from paycore.orders.states import PAID_STATES, REFUNDABLE, OrderStatus, status_after_refund
 from paycore.providers import get_provider
-from paycore.providers.base import CallbackAck, EventKind, ProviderError, ProviderEvent, RefundStatus
+from paycore.providers.base import (
+    CallbackAck,
+    EventKind,
+    PaymentState,
+    PaymentStatus,
+    ProviderError,
+    ProviderEvent,
+    RefundStatus,
+)
 
 MAX_RETRIES = 8
 _DAY = 86_400
@@ -123,6 +132,30 @@ def apply_event(provider: str, event: ProviderEvent, *, now: float | None = None
             return "duplicate"  # a concurrent delivery of the same event won
         # another event changed the order between our read and write: plan again on the new state
     raise DataAccessError(f"could not apply event {event.event_id} after {MAX_RETRIES} attempts")
+
+
+def apply_provider_state(order: store.OrderItem, state: PaymentState, event_id: str, *, now: float) -> str | None:
+    """Apply what a provider's query (or close) answered as if its webhook had arrived.
+
+    A PAID or FAILED state becomes the same ``payment.succeeded``/``payment.failed`` event a
+    webhook carries, applied by :func:`apply_event` (amount, currency and payment id checked,
+    history, counters and domain events written the same way), deduplicated on ``event_id``.
+    Returns the outcome, or None for a state that decides nothing (pending, closed, not found).
+    """
+    kinds = {PaymentStatus.PAID: EventKind.PAYMENT_SUCCEEDED, PaymentStatus.FAILED: EventKind.PAYMENT_FAILED}
+    kind = kinds.get(state.status)
+    if kind is None:
+        return None
+    event = ProviderEvent(
+        event_id=event_id,
+        kind=kind,
+        order_id=order.order_id,
+        provider_payment_id=state.provider_payment_id,
+        amount=int(state.amount if state.amount is not None else order.amount),
+        currency=state.currency or order.currency,
+        occurred_at=state.paid_at or datetime.fromtimestamp(now, tz=UTC),
+    )
+    return apply_event(order.provider, event, now=now)
 
 
 def _plan(provider: str, order: store.OrderItem | None, event: ProviderEvent, now: float) -> _Plan:
@@ -379,8 +412,6 @@ def submit_refund(
 def _refund_as_event(
     order: store.OrderItem, refund: store.RefundItem, event_id: str, kind: EventKind = EventKind.REFUND_FAILED
 ) -> ProviderEvent:
-    from datetime import UTC, datetime
-
     return ProviderEvent(
         event_id=event_id,
         kind=kind,

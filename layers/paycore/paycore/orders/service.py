@@ -26,7 +26,7 @@ from paycore.orders import callbacks, notify
 from paycore.orders.signing import sign_order
 from paycore.orders.states import REFUNDABLE, OrderStatus
 from paycore.providers import get_provider
-from paycore.providers.base import EventKind, PaymentRequest, PaymentStatus, ProviderError, ProviderEvent
+from paycore.providers.base import PaymentRequest, PaymentStatus, ProviderError
 from paycore.schemas.orders import CreateOrderIn, OrderLine, OrderList, OrderOut, PaymentOut, RefundCreated, RefundIn
 
 MAX_RETRIES = 8
@@ -284,19 +284,7 @@ def close_order(order: store.OrderItem, target: OrderStatus, at: float) -> store
     except ProviderError as exc:
         raise ProviderUnavailable() from exc  # nothing changed; closing again is safe
     if state.status == PaymentStatus.PAID:
-        callbacks.apply_event(
-            order.provider,
-            ProviderEvent(
-                event_id=f"close:{order.order_id}",
-                kind=EventKind.PAYMENT_SUCCEEDED,
-                order_id=order.order_id,
-                provider_payment_id=state.provider_payment_id,
-                amount=int(state.amount if state.amount is not None else order.amount),
-                currency=state.currency or order.currency,
-                occurred_at=state.paid_at or datetime.fromtimestamp(at, tz=UTC),
-            ),
-            now=at,
-        )
+        callbacks.apply_provider_state(order, state, f"close:{order.order_id}", now=at)
         return _reload(order.order_id)
     for _ in range(MAX_RETRIES):
         if order.status != OrderStatus.PENDING:
