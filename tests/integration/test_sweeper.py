@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import AwsStack, load_handler
+from tests.helpers import load_event
 from tests.jobs_support import (
     T0,
     CountdownContext,
@@ -250,7 +251,7 @@ def test_the_handler_emits_the_metrics_and_heartbeat(
     metrics.clear_metrics()  # drop what earlier tests' direct sweeps buffered without a handler
     capsys.readouterr()
 
-    result = load_handler("sweeper").lambda_handler({}, CountdownContext(remaining_ms=100_000))
+    result = load_handler("sweeper").lambda_handler(load_event("sweeper", "scheduled"), CountdownContext(100_000))
 
     assert (result["expired"], result["errors"]) == (1, 1)
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
