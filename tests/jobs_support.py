@@ -2,7 +2,8 @@
 the sandbox payer, webhook delivery without HTTP, a DynamoDB request counter, and Lambda contexts.
 
 Every time is explicit (a frozen clock): orders are created, paid and swept at the ``now`` the test
-names, so counters land in known quarter hours.
+names, so counters land in known quarter hours. Orders are signed with the ``identity`` fixture's
+test keys (tests/orders_support.py).
 """
 
 from __future__ import annotations
@@ -18,17 +19,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import AwsStack
+from tests.orders_support import queued_jobs, webhook_secret
 
 USER = "u-jobs"
 BASE_URL = "http://127.0.0.1:3000"
 # 2026-11-24 08:00:00 UTC: the suites' frozen "now" unless they need another day.
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC).timestamp()
-
-
-def unsigned_orders(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The order's own signature is made with the identity slice's key, not on this branch; the
-    scheduled jobs never read it, so orders are stored with a placeholder signature."""
-    monkeypatch.setattr("paycore.orders.service.sign_order", lambda order: "unsigned-in-tests")
 
 
 def create_order(
@@ -82,29 +78,23 @@ def decline(order_id: str, now: float) -> str:
 
 
 def deliver_webhooks(stack: AwsStack, now: float) -> list[str]:
-    """Deliver every queued sandbox webhook as the webhooks function would, minus the HTTP hop:
-    the event's exact body, signed with the stack's secret, through the callbacks' logic."""
+    """Deliver every queued sandbox webhook as the webhooks function would, minus the HTTP hop and
+    at the frozen ``now``: the event's exact body, signed with the stack's secret, through the
+    callbacks' logic. Returns the delivered event types."""
     from paycore.data import sandbox as sandbox_store
     from paycore.orders.callbacks import handle_callback
     from paycore.sandbox import webhooks
 
-    sqs = stack.client("sqs")
-    url = stack.name("SandboxWebhookQueue")
     delivered: list[str] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            return delivered
-        for message in messages:
-            job = webhooks.Job.from_message(message["Body"])
-            event = sandbox_store.get_event(job.payment_id, job.event_id)
-            assert event is not None
-            body = event.body.encode()
-            header = webhooks.sign(webhooks.webhook_secret(), int(now), body)
-            ack = handle_callback("sandbox", {webhooks.SIGNATURE_HEADER: header}, body, now)
-            assert ack.status_code == 200
-            delivered.append(json.loads(body)["type"])
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    for job in queued_jobs(stack):
+        event = sandbox_store.get_event(job["payment_id"], job["event_id"])
+        assert event is not None
+        body = event.body.encode()
+        header = webhooks.sign(webhook_secret(stack), int(now), body)
+        ack = handle_callback("sandbox", {webhooks.SIGNATURE_HEADER: header}, body, now)
+        assert ack.status_code == 200
+        delivered.append(json.loads(body)["type"])
+    return delivered
 
 
 def counters_of(day: str) -> dict[str, dict[str, int]]:

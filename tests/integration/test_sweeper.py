@@ -21,7 +21,6 @@ from tests.jobs_support import (
     pay,
     sandbox_payment,
     totals,
-    unsigned_orders,
 )
 
 pytestmark = pytest.mark.integration
@@ -30,8 +29,7 @@ DAY = "2026-11-24"  # T0's UTC date
 
 
 @pytest.fixture
-def stack(seeded_channels: AwsStack, monkeypatch: pytest.MonkeyPatch) -> AwsStack:
-    unsigned_orders(monkeypatch)
+def stack(seeded_channels: AwsStack, identity: Any) -> AwsStack:
     return seeded_channels
 
 

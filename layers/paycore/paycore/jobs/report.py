@@ -238,7 +238,7 @@ def render_text(report: Mapping[str, Any]) -> str:
     ]
     rows = [*report["rows"], *report["totals"]] if report["rows"] else []
     lines.append(render_table(rows) if rows else "No order activity on this day.")
-    unmatched = ", ".join(f"{p} {n}" for p, n in sorted(report["unmatched_anomalies"].items())) or "none"
+    unmatched = ", ".join(f"{p} {n}" for p, n in sorted(report["unmatched_anomalies"].items()) if n) or "none"
     lines += [
         "",
         "Success = paid / (paid + failed + expired) of the orders that reached an outcome this day"
