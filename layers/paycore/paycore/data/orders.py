@@ -22,7 +22,7 @@ the sweeper reads exactly the orders it may have to expire.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -335,6 +335,11 @@ def pending_page(
     except QueryError as exc:
         raise DataAccessError("could not read the pending orders index") from exc
     return PendingPage(orders=orders, next_key=result.last_evaluated_key)
+
+
+def pending_orders_due(shard: int, now: int, limit: int = 100) -> Iterator[OrderItem]:
+    """Pending orders of one shard whose expiry has passed: the first page of :func:`pending_page`."""
+    yield from pending_page(shard, due_by=now, limit=limit).orders
 
 
 def count_pending_due(due_by: int, cap: int) -> int:
