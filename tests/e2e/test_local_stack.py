@@ -91,6 +91,9 @@ def test_the_stack_says_where_everything_is(local_stack: LocalStackProcess) -> N
 def _port_is_free(url: str) -> bool:
     host, port = url.removeprefix("http://").split(":")
     with socket.socket() as sock:
+        # As a server binds: connections the stopped server closed may linger in TIME_WAIT, which
+        # does not keep a new server (SO_REUSEADDR) off the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, int(port)))
         except OSError:
