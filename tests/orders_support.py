@@ -15,8 +15,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
 from paycore import request_signature
 from tests.conftest import AwsStack, load_handler
 from tests.helpers import FakeContext, load_event
@@ -331,41 +329,3 @@ def capture_ops_alerts(stack: AwsStack) -> Captured:
     url, arn = _capture_queue(stack, f"capture-ops-{uuid.uuid4().hex[:6]}")
     stack.client("sns").subscribe(TopicArn=stack.name("OpsTopic"), Protocol="sqs", Endpoint=arn)
     return Captured(stack, url)
-
-
-_DYNAMODB_REQUESTS = (
-    "put_item",
-    "update_item",
-    "delete_item",
-    "get_item",
-    "query",
-    "scan",
-    "transact_write_items",
-    "transact_get_items",
-    "batch_write_item",
-    "batch_get_item",
-)
-
-
-def serialize_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make moto apply each DynamoDB request atomically, as DynamoDB does.
-
-    moto's TransactWriteItems snapshots whole tables and restores the snapshot when a condition
-    fails, so under threads a losing transaction can erase a winner's committed write; DynamoDB
-    itself never does. One lock around each request gives threads the service's semantics (each
-    request atomic; their interleaving still free).
-    """
-    import functools
-    import threading
-
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in _DYNAMODB_REQUESTS:
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return __original(*args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(locked))

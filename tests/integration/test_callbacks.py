@@ -21,7 +21,6 @@ from tests.orders_support import (
     deliver_callback,
     queued_jobs,
     sandbox_event,
-    serialize_dynamodb,
     table_items,
     webhook_secret,
 )
@@ -72,11 +71,10 @@ def test_a_signed_payment_marks_the_order_paid_once_and_publishes_order_paid(
 
 
 def test_twenty_concurrent_deliveries_of_one_event_make_one_transition(
-    seeded_channels: AwsStack, order: tuple[Orders, dict], monkeypatch: pytest.MonkeyPatch
+    seeded_channels: AwsStack, order: tuple[Orders, dict]
 ) -> None:
     from paycore.orders.callbacks import handle_callback
 
-    serialize_dynamodb(monkeypatch)
     client, created = order
     raw = sandbox_event(created)
     secret = webhook_secret(seeded_channels)

@@ -17,7 +17,6 @@ from tests.orders_support import (
     call,
     concurrently,
     new_order,
-    serialize_dynamodb,
     sign_event,
     table_items,
 )
@@ -80,9 +79,7 @@ def test_the_same_order_id_with_another_body_is_422_idempotency_mismatch(seeded_
     assert len(_orders(seeded_channels)) == 1
 
 
-def test_ten_concurrent_identical_creates_make_one_order_and_no_500(
-    seeded_channels: AwsStack, identity, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_ten_concurrent_identical_creates_make_one_order_and_no_500(seeded_channels: AwsStack, identity) -> None:
     """Ten signed requests at once, each through the signature check and the create the handler
     runs: one order; the others replay it or answer 409 request_in_progress with Retry-After."""
     from paycore.api import Caller
@@ -90,7 +87,6 @@ def test_ten_concurrent_identical_creates_make_one_order_and_no_500(
     from paycore.orders import auth, service
     from paycore.schemas.orders import CreateOrderIn
 
-    serialize_dynamodb(monkeypatch)
     user = identity.user()
     client = Orders(user)
     fields = new_order(amount=700)

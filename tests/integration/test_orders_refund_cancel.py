@@ -14,7 +14,6 @@ from tests.orders_support import (
     concurrently,
     deliver_callback,
     queued_jobs,
-    serialize_dynamodb,
     table_items,
 )
 
@@ -159,13 +158,12 @@ def test_a_refund_past_the_paid_amount_is_refused(seeded_channels: AwsStack, pai
 
 
 def test_concurrent_refunds_never_sum_past_the_paid_amount(
-    seeded_channels: AwsStack, paid: tuple[Orders, dict], monkeypatch: pytest.MonkeyPatch
+    seeded_channels: AwsStack, paid: tuple[Orders, dict]
 ) -> None:
     from paycore.errors import PaymentError
     from paycore.orders import service
     from paycore.schemas.orders import RefundIn
 
-    serialize_dynamodb(monkeypatch)
     client, created = paid
     user_id = client.user.user_id
 
