@@ -29,4 +29,5 @@ def test_a_refused_request_logs_its_request_id_and_caller_and_the_next_one_start
         ("req-with-caller", "u-42", "s-7"),
         ("req-without-caller", None, None),
     ]
-    assert refused[0]["service"] and refused[0]["function_request_id"] == FakeContext.aws_request_id
+    assert refused[0]["service"]
+    assert refused[0]["function_request_id"] == FakeContext.aws_request_id

@@ -21,19 +21,25 @@ def _emf(out: str) -> list[dict[str, Any]]:
 def test_count_with_a_channel_prints_a_service_and_channel_record_and_keeps_the_service_series(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Lambda sets the service before paycore is imported; here it was imported without one.
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "orders")
+    monkeypatch.setattr(metrics.provider, "service", "orders")
+    monkeypatch.setenv("STAGE", "prod")
     metrics.clear_metrics()
     count(Metric.ORDERS_CREATED, channel="sandbox")
     [record] = _emf(capsys.readouterr().out)
     [directive] = record["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "ServerlessPayments"
-    assert sorted(directive["Dimensions"][0]) == ["channel", "service"]
-    assert record["channel"] == "sandbox"
+    assert sorted(directive["Dimensions"][0]) == ["channel", "service", "stage"]
+    assert (record["channel"], record["stage"]) == ("sandbox", "prod")
     assert record["service"] == "orders"
     assert record["OrdersCreated"] == [1.0]
     # the per-service series (what alarms read) waits for log_metrics in the invocation's metrics
     assert metrics.metric_set["OrdersCreated"]["Value"] == [1.0]
-    metrics.clear_metrics()
+    metrics.flush_metrics()
+    [flushed] = _emf(capsys.readouterr().out)
+    assert sorted(flushed["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["service", "stage"]
+    assert (flushed["service"], flushed["stage"], flushed["OrdersCreated"]) == ("orders", "prod", [1.0])
 
 
 def test_count_without_a_dimension_prints_nothing_until_the_flush(capsys: pytest.CaptureFixture[str]) -> None:

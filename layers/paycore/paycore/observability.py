@@ -16,6 +16,7 @@ order an invocation works on into every log line (and the trace's annotations) w
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,6 +119,9 @@ class Metric(StrEnum):
     PAYMENTS_FAILED = "PaymentsFailed"
     CALLBACK_SIGNATURE_FAILURES = "CallbackSignatureFailures"
     ANOMALIES = "Anomalies"
+    ORDERS_EXPIRED = "OrdersExpired"
+    REPORT_SENT = "ReportSent"
+    SWEEPER_HEARTBEAT = "SweeperHeartbeat"
     # identity
     USER_REGISTERED = "UserRegistered"
     USER_VERIFIED = "UserVerified"
@@ -133,15 +137,25 @@ class Metric(StrEnum):
 def count(metric: Metric, value: int = 1, **dimensions: str | None) -> None:
     """Count ``value`` of ``metric``.
 
-    Always into the invocation's metrics (dimension ``service``, flushed by ``log_metrics``): the
-    series alarms watch. With a dimension given (``channel=...``, ``provider=...``) also as its own
-    EMF record with dimensions ``service`` + that one: the series the dashboard shows by channel.
-    A dimension that is None or empty is left out (the channel of an unknown order, say).
+    Always into the invocation's metrics (dimensions ``service`` and ``stage``, flushed by
+    ``log_metrics``): the series alarms watch. With a dimension given (``channel=...``,
+    ``provider=...``) also as its own EMF record with ``service``, ``stage`` and that dimension: the
+    series the dashboard shows by channel. A dimension that is None or empty is left out (the
+    channel of an unknown order, say). ``stage`` (the STAGE variable every function has) keeps two
+    stages deployed in one account and region apart in the shared namespace.
     """
+    stage = os.environ.get("STAGE")
+    if stage:
+        metrics.add_dimension(name="stage", value=stage)
     metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
     known = {name: str(v) for name, v in dimensions.items() if v}
     if known:
-        with single_metric(name=metric.value, unit=MetricUnit.Count, value=value) as one:
+        with single_metric(
+            name=metric.value,
+            unit=MetricUnit.Count,
+            value=value,
+            default_dimensions={"stage": stage} if stage else None,
+        ) as one:
             for name, v in known.items():
                 one.add_dimension(name=name, value=v)
 
