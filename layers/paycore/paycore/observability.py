@@ -99,10 +99,16 @@ def redact(value: Any, key: str | None = None) -> Any:
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON formatter with secret masking applied to the whole record."""
+    """Powertools' JSON formatter with secret masking applied to the whole record.
+
+    ``service`` is read from the environment per record: on Lambda it is the one the logger was
+    created with; on the local stack, where every function shares this process and its logger,
+    it is the function that is running (each sees its own environment)."""
 
     def serialize(self, log: Any) -> str:
-        return super().serialize(redact(dict(log)))
+        record = dict(log)
+        record["service"] = os.environ.get("POWERTOOLS_SERVICE_NAME") or record.get("service")
+        return super().serialize(redact(record))
 
 
 logger = Logger(logger_formatter=RedactingFormatter(), utc=True)
@@ -119,6 +125,11 @@ class Metric(StrEnum):
     PAYMENTS_FAILED = "PaymentsFailed"
     CALLBACK_SIGNATURE_FAILURES = "CallbackSignatureFailures"
     ANOMALIES = "Anomalies"
+    # orders, callbacks and the sandbox provider
+    LATE_PAYMENT_REFUNDED = "LatePaymentRefunded"
+    DOMAIN_EVENT_PUBLISH_FAILED = "DomainEventPublishFailed"
+    SANDBOX_WEBHOOK_GIVEN_UP = "SandboxWebhookGivenUp"
+    # scheduled jobs (OrdersExpired and ReportSent are business metrics too)
     ORDERS_EXPIRED = "OrdersExpired"
     REPORT_SENT = "ReportSent"
     SWEEPER_HEARTBEAT = "SweeperHeartbeat"
@@ -147,6 +158,9 @@ def count(metric: Metric, value: int = 1, **dimensions: str | None) -> None:
     stage = os.environ.get("STAGE")
     if stage:
         metrics.add_dimension(name="stage", value=stage)
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME")
+    if service:  # as the formatter does: the running function's, where functions share a process
+        metrics.add_dimension(name="service", value=service)
     metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
     known = {name: str(v) for name, v in dimensions.items() if v}
     if known:
