@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AwsStack
-from tests.helpers import CapturedLogs, body
+from tests.conftest import AwsStack, load_handler
+from tests.helpers import CapturedLogs, FakeContext, body, load_event
 from tests.orders_support import Orders, call, callback_event, deliver_callback, sandbox_event
 
 pytestmark = pytest.mark.integration
@@ -102,3 +102,14 @@ def test_a_refused_webhook_counts_a_signature_failure_by_provider(
     counted = _counts(capsys.readouterr().out, "CallbackSignatureFailures")
     assert {"service": "callbacks", "stage": "test", "provider": "sandbox", "value": [1.0]} in counted
     assert {"service": "callbacks", "stage": "test", "value": [1.0]} in counted
+
+
+def test_the_daily_report_counts_report_sent_once_published(
+    seeded_channels: AwsStack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded_channels.use_function_env(monkeypatch, "StatsFunction")
+    capsys.readouterr()
+    result = load_handler("stats").lambda_handler(load_event("stats", "rerun_day"), FakeContext())
+    assert result["published"] is True
+
+    assert {"service": "stats", "stage": "test", "value": [1.0]} in _counts(capsys.readouterr().out, "ReportSent")

@@ -60,12 +60,12 @@ def test_log_keys_mark_every_line_inside_the_block_and_none_after(captured_logs:
     logger.info("before")
     with log_keys(user_id="u-1", order_id="o-1"):
         logger.info("inside")
-        with log_keys(order_id="o-2", channel=None):
+        with log_keys(order_id="o-2", provider=None):
             logger.info("nested")
         logger.info("inside again")
     logger.info("after")
     lines = captured_logs.lines()
-    keys = {line["message"]: (line.get("user_id"), line.get("order_id"), "channel" in line) for line in lines}
+    keys = {line["message"]: (line.get("user_id"), line.get("order_id"), "provider" in line) for line in lines}
     assert keys == {
         "before": (None, None, False),
         "inside": ("u-1", "o-1", False),

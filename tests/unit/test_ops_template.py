@@ -92,6 +92,7 @@ def test_every_alarm_notifies_the_ops_topic(template: dict[str, Any]) -> None:
     assert alarms
     for lid, alarm in alarms.items():
         assert OPS_TOPIC in alarm.get("AlarmActions", []), f"{lid} does not notify OpsTopic"
+        assert OPS_TOPIC in alarm.get("OKActions", []), f"{lid} does not say when it is OK again"
         assert alarm.get("AlarmDescription"), f"{lid} says nothing about what it means"
 
 

@@ -133,6 +133,10 @@ class Metric(StrEnum):
     ORDERS_EXPIRED = "OrdersExpired"
     REPORT_SENT = "ReportSent"
     SWEEPER_HEARTBEAT = "SweeperHeartbeat"
+    SWEEPER_PAID_AT_EXPIRY = "SweeperPaidAtExpiry"
+    SWEEPER_ERRORS = "SweeperErrors"
+    OVERDUE_PAYMENTS_APPLIED = "OverduePaymentsApplied"
+    SWEEPER_BACKLOG_LEFT = "SweeperBacklogLeft"
     # identity
     USER_REGISTERED = "UserRegistered"
     USER_VERIFIED = "UserVerified"
@@ -175,7 +179,7 @@ def count(metric: Metric, value: int = 1, **dimensions: str | None) -> None:
 
 
 # Keys that name what an invocation works on; :func:`log_keys` accepts only these.
-CONTEXT_KEYS = ("user_id", "session_id", "order_id", "refund_id", "provider", "channel")
+CONTEXT_KEYS = ("user_id", "session_id", "order_id", "provider")
 
 
 @contextmanager
