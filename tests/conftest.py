@@ -132,3 +132,17 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ServerlessPayments")
 def httpserver_listen_address() -> tuple[str, int]:
     """pytest-httpserver (a provider's API played locally) listens on 127.0.0.1 only, on a free port."""
     return ("127.0.0.1", 0)
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[Any]:
+    """Point the paycore logger's handler at a buffer for the test (``CapturedLogs`` in tests/helpers.py)."""
+    from paycore.observability import logger
+    from tests.helpers import CapturedLogs
+
+    capture = CapturedLogs()
+    previous = logger.registered_handler.setStream(capture.stream)
+    try:
+        yield capture
+    finally:
+        logger.registered_handler.setStream(previous)

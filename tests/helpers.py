@@ -32,3 +32,18 @@ class FakeContext:
 
 def body(response: dict[str, Any]) -> Any:
     return json.loads(response["body"]) if response.get("body") else None
+
+
+class CapturedLogs:
+    """The JSON lines the paycore logger wrote while a test ran (the ``captured_logs`` fixture)."""
+
+    def __init__(self) -> None:
+        import io
+
+        self.stream = io.StringIO()
+
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text().splitlines() if line.startswith("{")]

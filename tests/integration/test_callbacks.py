@@ -148,7 +148,9 @@ def test_a_verified_event_with_another_amount_never_marks_paid_and_alerts_ops(
     assert len(messages) == 1
     assert "amount_mismatch" in messages[0]["Message"]
     assert json.loads(messages[0]["Message"])["order_id"] == created["order_id"]
-    assert '"PaymentAnomaly"' in capsys.readouterr().out  # the EMF metric
+    out = capsys.readouterr().out  # the EMF metric, by channel too
+    assert '"Anomalies"' in out
+    assert '"channel":"sandbox"' in out
 
 
 def test_another_currency_is_an_anomaly_too(seeded_channels: AwsStack, order: tuple[Orders, dict]) -> None:

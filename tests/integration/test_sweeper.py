@@ -254,12 +254,23 @@ def test_the_handler_emits_the_metrics_and_heartbeat(
     assert (result["expired"], result["errors"]) == (1, 1)
     emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     names = {m["Name"] for doc in emf for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
-    values = {name: sum(doc[name]) if isinstance(doc[name], list) else doc[name] for doc in emf for name in names}
+    # the per-service series (what alarms read): the records without a channel dimension
+    values = {
+        name: sum(
+            sum(doc[name]) if isinstance(doc[name], list) else doc[name]
+            for doc in emf
+            if name in doc and "channel" not in doc
+        )
+        for name in names
+    }
     assert values["OrdersExpired"] == 1
     assert values["SweeperErrors"] == 1
     assert values["SweeperBacklogLeft"] == 0
     assert values["OverduePaymentsApplied"] == 0
     assert values["SweeperHeartbeat"] == 1
+    # the expired order by its channel too (the dashboard's series); the failed one expired nothing
+    by_channel = [(doc["channel"], doc["OrdersExpired"]) for doc in emf if "channel" in doc and "OrdersExpired" in doc]
+    assert by_channel == [("sandbox", [1.0])]
 
 
 def test_a_run_out_of_time_leaves_the_rest_and_the_next_run_finishes(stack: AwsStack) -> None:

@@ -55,7 +55,7 @@ def test_the_heartbeat_alarm_watches_the_sweepers_own_metric(resources: dict[str
     alarm = resources["SweeperNotRunningAlarm"]["Properties"]
     service = resources["SweeperFunction"]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
     assert alarm["MetricName"] == "SweeperHeartbeat"
-    assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": service}, {"Name": "stage", "Value": {"Ref": "Stage"}}]
     assert alarm["TreatMissingData"] == "breaching"
 
 

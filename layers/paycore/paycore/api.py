@@ -5,19 +5,25 @@ exception handlers answer every domain error, validation failure and unknown rou
 ``{"error": {"code", "message"}}`` with the contract's status. Unexpected exceptions are not
 caught here: they fail the invocation, API Gateway answers its DEFAULT_5XX response in the same
 shape, and the function's Errors alarm sees them.
+
+Every request's log lines carry the caller (``user_id``, ``session_id`` from the authorizer) and
+the ``order_id`` of the path where there is one (:func:`paycore.observability.log_keys`), from the
+first line to the error map's last; logic adds the order id where only the body names it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from paycore.errors import PaymentError, Unauthorized
-from paycore.observability import logger
+from paycore.observability import log_keys, logger
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[str]:
@@ -38,8 +44,27 @@ def _describe_validation(errors: list[Any]) -> str:
     return "; ".join(parts) or "The request is malformed."
 
 
+def _request_keys(event: Mapping[str, Any]) -> dict[str, str | None]:
+    """Who calls and on which order, as far as the proxy event says (never a header or body value)."""
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    path = event.get("pathParameters") or {}
+    return {
+        "user_id": context.get("user_id"),
+        "session_id": context.get("session_id"),
+        "order_id": path.get("order_id"),
+    }
+
+
+class PaymentsResolver(APIGatewayRestResolver):
+    """The REST resolver with the request's caller and order in every log line it writes."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        with log_keys(**_request_keys(event)):
+            return super().resolve(event, context)
+
+
 def build_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    app = PaymentsResolver(enable_validation=True)
 
     @app.exception_handler(PaymentError)
     def _payment_error(exc: PaymentError) -> Response[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from paycore.config import identity_settings
 from paycore.identity import keys, sessions, tokens
-from paycore.observability import logger, metrics
+from paycore.observability import Metric, count, logger
 
 ANONYMOUS = "anonymous"
 
@@ -54,7 +54,7 @@ def policy(effect: str, principal_id: str, method_arn: str, context: dict[str, s
 
 def _deny(method_arn: str, reason: str) -> dict[str, Any]:
     logger.info("access denied", extra={"deny_reason": reason})
-    metrics.add_metric(name="AuthorizerDenied", unit="Count", value=1)
+    count(Metric.AUTHORIZER_DENIED)
     return policy("Deny", ANONYMOUS, method_arn)
 
 

@@ -21,7 +21,7 @@ from paycore.data.users import ACTIVE
 from paycore.errors import Forbidden, Throttled, Unauthorized
 from paycore.identity import passwords, sessions
 from paycore.identity.registration import normalize_username
-from paycore.observability import metrics
+from paycore.observability import Metric, count
 from paycore.schemas.identity import TokenOut
 
 MAX_ATTEMPTS: Final = 10
@@ -37,7 +37,7 @@ def login(username: str, password: str, *, now: int | None = None) -> TokenOut:
     key = throttle_key(username)
     reservation = throttle.reserve_attempt(key, limit=MAX_ATTEMPTS, window_seconds=WINDOW_SECONDS, now=now)
     if not reservation.granted:
-        metrics.add_metric(name="LoginThrottled", unit="Count", value=1)
+        count(Metric.LOGIN_THROTTLED)
         raise Throttled(
             "too many login attempts for this account; try again later",
             retry_after=reservation.window_ends_at - now,
@@ -45,7 +45,7 @@ def login(username: str, password: str, *, now: int | None = None) -> TokenOut:
         )
     user = user_store.get_user(normalize_username(username))
     if not passwords.verify_password(user.password_hash if user else None, password) or user is None:
-        metrics.add_metric(name="LoginFailed", unit="Count", value=1)
+        count(Metric.LOGIN_FAILED)
         raise Unauthorized("the username or password is wrong", code="invalid_credentials")
     throttle.clear(key)
     if user.status != ACTIVE:

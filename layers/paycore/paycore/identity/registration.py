@@ -12,7 +12,7 @@ from paycore.data import users as user_store
 from paycore.data.users import ACTIVE, PENDING, StaleUser, UserItem
 from paycore.errors import Conflict, Throttled, Unauthorized
 from paycore.identity import codes, derived, passwords
-from paycore.observability import logger, metrics
+from paycore.observability import Metric, count, logger
 from paycore.schemas.identity import RegisterIn, RegisterOut, ResendOut, VerifyOut
 
 T = TypeVar("T")
@@ -54,7 +54,7 @@ def _send_code(user: UserItem, code: str) -> None:
             send()
         except delivery.DeliveryFailed as exc:
             logger.error("verification code not delivered", extra={"channel": channel, "reason": exc.reason})
-            metrics.add_metric(name="VerificationDeliveryFailed", unit="Count", value=1)
+            count(Metric.VERIFICATION_DELIVERY_FAILED)
 
 
 def register(request: RegisterIn, *, now: int | None = None) -> RegisterOut:
@@ -77,7 +77,7 @@ def register(request: RegisterIn, *, now: int | None = None) -> RegisterOut:
         user_store.create_user(user)
     except user_store.UserExists as exc:
         raise Conflict("the username, email or phone number is already registered", code="user_exists") from exc
-    metrics.add_metric(name="UserRegistered", unit="Count", value=1)
+    count(Metric.USER_REGISTERED)
     _send_code(user, code)
     return RegisterOut(user_id=user.user_id, username=user.username, status=PENDING)
 
@@ -113,7 +113,7 @@ def verify(username: str, code: str, *, now: int | None = None) -> VerifyOut:
         burn = [UserItem.code_hash.remove(), UserItem.code_expires_at.remove(), UserItem.code_key_version.remove()]
         if outcome is codes.Outcome.ACCEPTED:
             user_store.update_user(user, [UserItem.status.set(ACTIVE), UserItem.code_attempts.set(0), *burn])
-            metrics.add_metric(name="UserVerified", unit="Count", value=1)
+            count(Metric.USER_VERIFIED)
             return VerifyOut(status=ACTIVE)
         if outcome is codes.Outcome.WRONG:
             left = codes.MAX_WRONG_TRIES - stored.wrong_tries - 1

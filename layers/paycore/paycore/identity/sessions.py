@@ -24,7 +24,7 @@ from paycore.config import identity_settings
 from paycore.data import sessions as session_store
 from paycore.errors import Unauthorized
 from paycore.identity import derived, keys, tokens
-from paycore.observability import logger, metrics
+from paycore.observability import Metric, count, logger
 
 if TYPE_CHECKING:  # pydantic stays out of the authorizer's cold start (it only needs active_session)
     from paycore.schemas.identity import TokenOut
@@ -114,14 +114,14 @@ def start_session(user_id: str, *, now: int | None = None) -> TokenOut:
     )
     refresh_token, item = _new_refresh_token(session, now=now)
     session_store.create_session(session, item)
-    metrics.add_metric(name="SessionStarted", unit="Count", value=1)
+    count(Metric.SESSION_STARTED)
     return _tokens_for(session, refresh_token, now=now)
 
 
 def _reused(session_id: str, *, now: int) -> Unauthorized:
     session_store.revoke_session(session_id, reason="refresh_token_reused", now=now)
     logger.warning("refresh token reused; session revoked", extra={"session_id": session_id})
-    metrics.add_metric(name="RefreshTokenReused", unit="Count", value=1)
+    count(Metric.REFRESH_TOKEN_REUSED)
     return Unauthorized("this refresh token was already used; the session is revoked", code="token_reused")
 
 
@@ -149,7 +149,7 @@ def refresh(refresh_token: str, *, now: int | None = None) -> TokenOut:
 
 def end_session(session_id: str, *, now: int | None = None) -> None:
     if session_store.revoke_session(session_id, reason="logout", now=_now(now)):
-        metrics.add_metric(name="SessionEnded", unit="Count", value=1)
+        count(Metric.SESSION_ENDED)
 
 
 def active_session(session_id: str, user_id: str, *, now: int) -> bool:

@@ -33,14 +33,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from paycore import money
 from paycore.aws import client
 from paycore.config import report_settings
 from paycore.data import reports as store
 from paycore.errors import ConfigurationError, InvalidRequest
-from paycore.observability import logger, metrics
+from paycore.observability import Metric, count, logger
 from paycore.providers import known_providers
 
 QUARTER = timedelta(minutes=15)
@@ -279,7 +277,7 @@ def run_daily_report(event: Mapping[str, Any] | None, *, now: float) -> dict[str
         logger.info("a newer report of this day is stored; this run publishes nothing", extra={"date": report["date"]})
         return {"date": report["date"], "timezone": window.timezone, "stored": False, "published": False}
     _publish(settings.ops_topic_arn, report)
-    metrics.add_metric(name="DailyReportPublished", unit=MetricUnit.Count, value=1)
+    count(Metric.REPORT_SENT)
     logger.info("daily report published", extra={"date": report["date"], "rows": len(report["rows"])})
     return {"date": report["date"], "timezone": window.timezone, "stored": True, "published": True, "report": report}
 

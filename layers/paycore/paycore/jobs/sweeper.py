@@ -24,16 +24,15 @@ and the order is tried again next run.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from aws_lambda_powertools.metrics import MetricUnit
 
 from paycore.config import SweeperSettings, sweeper_settings
 from paycore.data import orders as store
 from paycore.errors import Conflict, DataAccessError, NotFound, ProviderUnavailable
-from paycore.observability import logger, metrics
+from paycore.observability import Metric, count, log_keys, logger
 from paycore.orders import callbacks
 from paycore.orders.service import expire_order
 from paycore.orders.states import OrderStatus
@@ -63,6 +62,7 @@ class SweepResult:
     overdue_applied: int = 0  # payments applied because their notification was overdue
     backlog_left: int = 0  # due orders left for the next run (counted up to BACKLOG_COUNT_CAP)
     stopped_early: bool = False
+    expired_by_channel: Counter[str] = field(default_factory=Counter)  # OrdersExpired by channel
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +110,8 @@ def _expire_due(due_by: int, now: float, settings: SweeperSettings, budget: Budg
                 if budget.exhausted():
                     result.stopped_early = True
                     return
-                _expire_one(order, now, result)
+                with log_keys(order_id=order.order_id):
+                    _expire_one(order, now, result)
             if page.next_key is None:
                 active.remove(shard)
             else:
@@ -136,6 +137,7 @@ def _expire_one(indexed: store.OrderItem, now: float, result: SweepResult) -> No
         return
     if status == OrderStatus.EXPIRED:
         result.expired += 1
+        result.expired_by_channel[order.channel] += 1
         logger.info("order expired", extra={"order_id": order_id})
     elif status == OrderStatus.PAID:
         result.paid += 1  # the payer won the race with the close
@@ -178,7 +180,8 @@ def _apply_overdue(now: float, settings: SweeperSettings, budget: Budget, result
             state = get_provider(order.provider).query_payment(order.order_id, order.provider_payment_id)
             if state.status != PaymentStatus.PAID:
                 continue  # a failed attempt may be retried by the payer until the order expires
-            outcome = callbacks.apply_provider_state(order, state, sweep_event_id(order.order_id), now=now)
+            with log_keys(order_id=order.order_id):
+                outcome = callbacks.apply_provider_state(order, state, sweep_event_id(order.order_id), now=now)
         except (ProviderError, DataAccessError, NotFound) as exc:
             result.errors += 1
             logger.warning(
@@ -196,10 +199,14 @@ def _apply_overdue(now: float, settings: SweeperSettings, budget: Budget, result
 
 
 def _emit(result: SweepResult) -> None:
-    metrics.add_metric(name="OrdersExpired", unit=MetricUnit.Count, value=result.expired)
-    metrics.add_metric(name="SweeperPaidAtExpiry", unit=MetricUnit.Count, value=result.paid)
-    metrics.add_metric(name="SweeperErrors", unit=MetricUnit.Count, value=result.errors)
-    metrics.add_metric(name="OverduePaymentsApplied", unit=MetricUnit.Count, value=result.overdue_applied)
-    metrics.add_metric(name="SweeperBacklogLeft", unit=MetricUnit.Count, value=result.backlog_left)
+    # OrdersExpired by channel (one record per channel that had expiries), and 0 on a quiet run
+    for channel, expired in sorted(result.expired_by_channel.items()):
+        count(Metric.ORDERS_EXPIRED, expired, channel=channel)
+    if not result.expired_by_channel:
+        count(Metric.ORDERS_EXPIRED, 0)
+    count(Metric.SWEEPER_PAID_AT_EXPIRY, result.paid)
+    count(Metric.SWEEPER_ERRORS, result.errors)
+    count(Metric.OVERDUE_PAYMENTS_APPLIED, result.overdue_applied)
+    count(Metric.SWEEPER_BACKLOG_LEFT, result.backlog_left)
     # The heartbeat: one per finished run. The SweeperNotRunning alarm fires when it is missing.
-    metrics.add_metric(name="SweeperHeartbeat", unit=MetricUnit.Count, value=1)
+    count(Metric.SWEEPER_HEARTBEAT)

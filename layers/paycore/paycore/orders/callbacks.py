@@ -8,7 +8,7 @@ then :func:`apply_event` applies each event:
 * the order moves only from the state the event was planned on (version condition), and a
   history item is written with it;
 * a payment whose amount, currency or payment id differs from the order never marks it paid:
-  an anomaly is recorded, metric ``PaymentAnomaly`` emitted and ops alerted on the SNS topic;
+  an anomaly is recorded, metric ``Anomalies`` emitted and ops alerted on the SNS topic;
 * a payment on an expired, cancelled or failed order (or a second payment of a paid one) is
   recorded and refunded automatically;
 * domain events go to EventBridge after the commit.
@@ -22,17 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from paycore.data import orders as store
 from paycore.errors import Conflict, DataAccessError
-from paycore.observability import logger, metrics
+from paycore.observability import Metric, count, log_keys, logger
 from paycore.orders import notify
 from paycore.orders.states import PAID_STATES, REFUNDABLE, OrderStatus, status_after_refund
 from paycore.providers import get_provider
 from paycore.providers.base import (
     CallbackAck,
     EventKind,
+    InvalidCallback,
     PaymentState,
     PaymentStatus,
     ProviderError,
@@ -47,13 +46,18 @@ _DAY = 86_400
 def handle_callback(provider_name: str, headers: Mapping[str, str], raw_body: bytes, now: float) -> CallbackAck:
     """POST /callbacks/{provider}: 4xx (nothing written) unless the provider's signature holds."""
     provider = get_provider(provider_name)  # unknown provider → 404, nothing written
-    events = provider.parse_callback(headers, raw_body, now=now)  # InvalidCallback → 400
+    try:
+        events = provider.parse_callback(headers, raw_body, now=now)  # InvalidCallback → 400
+    except InvalidCallback:
+        count(Metric.CALLBACK_SIGNATURE_FAILURES, provider=provider_name)
+        raise
     for event in events:
-        outcome = apply_event(provider_name, event, now=now)
-        logger.info(
-            "provider event applied",
-            extra={"provider": provider_name, "event_id": event.event_id, "kind": event.kind, "outcome": outcome},
-        )
+        with log_keys(order_id=event.order_id, provider=provider_name):
+            outcome = apply_event(provider_name, event, now=now)
+            logger.info(
+                "provider event applied",
+                extra={"provider": provider_name, "event_id": event.event_id, "kind": event.kind, "outcome": outcome},
+            )
     return provider.ack(True)
 
 
@@ -174,7 +178,7 @@ def _record_only(provider: str, event: ProviderEvent, outcome: str, now: float) 
 
 def _alert(reason: str, provider: str, event: ProviderEvent, order: store.OrderItem | None) -> Callable[[], None]:
     def run() -> None:
-        metrics.add_metric(name="PaymentAnomaly", unit=MetricUnit.Count, value=1)
+        count(Metric.ANOMALIES, channel=order.channel if order else None)
         details = {
             "reason": reason,
             "provider": provider,
@@ -253,7 +257,11 @@ def _payment_succeeded(provider: str, order: store.OrderItem, event: ProviderEve
             counters={"paid_count": 1, "paid_amount": int(order.amount)},
             at=now,
         )
-        return _Plan(outcome="paid", change=change, after=[_publish_current(order.order_id, "order.paid", now)])
+        return _Plan(
+            outcome="paid",
+            change=change,
+            after=[_counted(Metric.PAYMENTS_SUCCEEDED, order), _publish_current(order.order_id, "order.paid", now)],
+        )
     if status in PAID_STATES and event.provider_payment_id in (None, order.provider_payment_id):
         return _record_only(provider, event, "already_paid", now)
     # A payment on a closed order, or a second payment of a paid one: keep it and give it back.
@@ -286,7 +294,7 @@ def _late_payment(provider: str, order: store.OrderItem, event: ProviderEvent, n
     )
 
     def refund_it() -> None:
-        metrics.add_metric(name="LatePaymentRefunded", unit=MetricUnit.Count, value=1)
+        count(Metric.LATE_PAYMENT_REFUNDED, channel=order.channel)
         current = store.get_order(order.order_id)
         if current is not None:
             notify.publish("order.late_payment", event_detail(current, now, late_amount=event.amount))
@@ -309,7 +317,11 @@ def _payment_failed(provider: str, order: store.OrderItem, event: ProviderEvent,
         counters={"failed_count": 1},
         at=now,
     )
-    return _Plan(outcome="failed", change=change, after=[_publish_current(order.order_id, "order.failed", now)])
+    return _Plan(
+        outcome="failed",
+        change=change,
+        after=[_counted(Metric.PAYMENTS_FAILED, order), _publish_current(order.order_id, "order.failed", now)],
+    )
 
 
 def _refund_event(provider: str, order: store.OrderItem, event: ProviderEvent, now: float) -> _Plan:
@@ -358,6 +370,11 @@ def _refund_event(provider: str, order: store.OrderItem, event: ProviderEvent, n
         change=change,
         after=[_publish_current(order.order_id, "order.refund_failed", now, refund_id=refund.refund_id)],
     )
+
+
+def _counted(metric: Metric, order: store.OrderItem) -> Callable[[], None]:
+    """Count the transition once it is committed, by the order's channel."""
+    return lambda: count(metric, channel=order.channel)
 
 
 def _publish_current(order_id: str, detail_type: str, now: float, **extra: Any) -> Callable[[], None]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from paycore.aws import client
 from paycore.config import order_settings
-from paycore.observability import logger, metrics
+from paycore.observability import Metric, count, logger
 
 SOURCE = "serverless-payments.orders"
 
@@ -37,7 +36,7 @@ def publish(detail_type: str, detail: dict[str, Any]) -> bool:
         logger.exception("domain event publish failed", extra={"detail_type": detail_type})
         failed = 1
     if failed:
-        metrics.add_metric(name="DomainEventPublishFailed", unit=MetricUnit.Count, value=1)
+        count(Metric.DOMAIN_EVENT_PUBLISH_FAILED)
         return False
     return True
 

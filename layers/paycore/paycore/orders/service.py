@@ -21,7 +21,7 @@ from paycore.config import order_settings
 from paycore.data import orders as store
 from paycore.errors import Conflict, InvalidRequest, NotFound, ProviderUnavailable
 from paycore.idempotency import run_once
-from paycore.observability import logger
+from paycore.observability import Metric, count, log_keys, logger
 from paycore.orders import callbacks, notify
 from paycore.orders.signing import sign_order
 from paycore.orders.states import REFUNDABLE, OrderStatus
@@ -134,13 +134,14 @@ def create_order(
     """POST /orders: idempotent on (caller, order_id); returns the order as JSON-ready data."""
     order_id = request.order_id.lower()
     payload = request.model_dump(mode="json", exclude={"order_id"})
-    return run_once(
-        "orders.create",
-        key={"user_id": user_id, "order_id": order_id},
-        payload=payload,
-        work=lambda: _create(user_id, order_id, request, payload, base_url, time.time() if now is None else now),
-        lambda_context=lambda_context,
-    )
+    with log_keys(order_id=order_id):
+        return run_once(
+            "orders.create",
+            key={"user_id": user_id, "order_id": order_id},
+            payload=payload,
+            work=lambda: _create(user_id, order_id, request, payload, base_url, time.time() if now is None else now),
+            lambda_context=lambda_context,
+        )
 
 
 def _create(
@@ -217,6 +218,7 @@ def _create(
             raise Conflict("The order could not be created; retry.", code="request_in_progress")
         return _replay_existing(existing, user_id, request_hash)
     logger.info("order created", extra={"order_id": order_id, "channel": channel.id})
+    count(Metric.ORDERS_CREATED, channel=channel.id)
     return order_out(order).model_dump(mode="json")
 
 

@@ -24,12 +24,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-
 from paycore.aws import client
 from paycore.config import sandbox_callback_base_url, sandbox_settings
 from paycore.data import sandbox as store
-from paycore.observability import logger, metrics
+from paycore.observability import Metric, count, logger
 from paycore.providers.base import InvalidCallback, ProviderError
 from paycore.providers.common import http_request
 from paycore.secrets import get_json
@@ -144,7 +142,7 @@ def deliver(job: Job, now: int) -> str:
     delay = next_delay(job.attempt, sandbox_settings().retry_schedule)
     if delay is None:
         logger.warning("webhook given up after the last retry", extra=log)
-        metrics.add_metric(name="SandboxWebhookGivenUp", unit=MetricUnit.Count, value=1)
+        count(Metric.SANDBOX_WEBHOOK_GIVEN_UP)
         return "given_up"
     logger.info("webhook failed; retrying later", extra={**log, "retry_in_seconds": delay})
     enqueue(Job(job.payment_id, job.event_id, job.attempt + 1, now + delay), now)
