@@ -6,8 +6,16 @@ moto server, fake credentials, tracing off). Handlers share one process, so ``os
 replaced, while the runtime is open, by :class:`LayeredEnviron`: a thread that runs a function sees
 that function's environment and nobody else's. That lets two functions run at once (a function
 that calls the local API over HTTP, as a webhook sender does, must not wait for itself), while
-one function runs one invocation at a time (a per-function lock, like one warm container:
-Powertools' resolver keeps the current event on the app object).
+one function runs one invocation at a time (a per-function lock, like one warm container).
+
+Functions built on a Powertools event-handler resolver (an ``app`` in the handler's module) also
+share one lock: the resolver keeps the current event and context on its *class*
+(``BaseRouter.current_event``), not on each function's ``app``, so two of them running at once in
+one process read each other's request. The transaction simulator found it as a 401 from the orders
+function, which had read the sandbox checkout's event (no authorizer context). On Lambda each
+function has its own process. Plain handlers (SQS consumers, schedules, authorizers, a webhook
+sender) do not take that lock, so they can still call the API while they run; a resolver function
+that called the local API over HTTP would wait for itself.
 
 paycore caches settings per process (``lru_cache``); :func:`paycore.config.reset_settings` runs
 whenever a different function is invoked than the one those caches were read for.
@@ -23,7 +31,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +162,15 @@ class _Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)
     handler: Callable[[Any, Any], Any] | None = None
     init_error: str | None = None
+    uses_resolver: bool = False  # an event-handler resolver in its module: see the module's docstring
+
+
+def _has_resolver(module: object) -> bool:
+    try:
+        from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+    except ImportError:  # no Powertools: no resolver
+        return False
+    return any(isinstance(value, BaseRouter) for value in vars(module).values())
 
 
 def _reset_settings() -> None:
@@ -181,6 +198,7 @@ class FunctionRuntime:
         self._functions: dict[str, _Loaded] = {}
         self._settings_owner: object = None
         self._settings_lock = threading.Lock()
+        self._resolver_lock = threading.Lock()  # one resolver invocation at a time: see the module's docstring
         self._environ: LayeredEnviron | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -235,6 +253,7 @@ class FunctionRuntime:
             try:
                 module = importlib.import_module(spec.module)
                 loaded.handler = getattr(module, spec.handler_function)
+                loaded.uses_resolver = _has_resolver(module)
             except Exception as exc:  # an import error fails every invocation, as Runtime.ImportModuleError does
                 loaded.init_error = f"{type(exc).__name__}: {exc}"
                 log.error("%s failed to load %s:\n%s", logical_id, spec.module, traceback.format_exc())
@@ -273,7 +292,8 @@ class FunctionRuntime:
         if loaded.handler is None:
             raise FunctionError(logical_id, "init", loaded.init_error or "the handler did not load")
         context = self.context_for(logical_id, request_id)
-        with loaded.lock, self.environment(loaded.env, logical_id):
+        shared = self._resolver_lock if loaded.uses_resolver else nullcontext()
+        with shared, loaded.lock, self.environment(loaded.env, logical_id):
             started = time.monotonic()
             try:
                 result = loaded.handler(event, context)
