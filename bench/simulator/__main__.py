@@ -107,6 +107,7 @@ def _finish(
             "violations": [asdict(v) for v in result.violations],
             "outcomes": dict(checker.outcome_counts(observations)),
             "money": report.money_rows(observations),
+            "webhooks": report.webhook_summary(observations),
             "stats_expected": {f"{k[0]}/{k[1]}": v for k, v in result.expected_stats.items()},
             "stats_observed": {f"{k[0]}/{k[1]}": v for k, v in result.observed_stats.items()},
         }

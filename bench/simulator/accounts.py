@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ class Accounts:
         self.run_id = run_id
         self.local = local
         self.codes_from = codes_from
+        self._outbox_lock = threading.Lock()
         self.preset: list[dict[str, str]] = []
         if accounts_file is not None:
             data = json.loads(accounts_file.read_text())
@@ -121,15 +123,21 @@ class Accounts:
 
     def _code(self, api: Api, who: Identity) -> str:
         if self.local:
-            for _ in range(50):
-                outbox = api.call(
-                    "GET", "/_local/outbox", "GET /_local/outbox", params={"to": who.phone_number}, auth=False
-                )
+            # The outbox reads moto's whole state (GET /moto-api/data.json), which takes longer as the
+            # tables fill and holds moto meanwhile: one reader at a time, and few reads. The code is
+            # sent during the register call, so the first read nearly always has it.
+            delay = 0.2
+            for _ in range(6):
+                with self._outbox_lock:
+                    outbox = api.call(
+                        "GET", "/_local/outbox", "GET /_local/outbox", params={"to": who.phone_number}, auth=False
+                    )
                 sms = outbox.json().get("sms", []) if outbox is not None and outbox.status_code == 200 else []
                 found = _CODE.search(sms[-1]["message"]) if sms else None
                 if found:
                     return found.group(1)
-                time.sleep(0.1)
+                time.sleep(delay)
+                delay *= 2
             raise AccountError(f"no code for {who.username} in the outbox")
         assert self.codes_from is not None
         env = dict(os.environ, SIM_USERNAME=who.username, SIM_EMAIL=who.email, SIM_PHONE=who.phone_number)

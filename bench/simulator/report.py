@@ -60,6 +60,18 @@ def money_rows(observations: Iterable[Observation]) -> list[dict[str, Any]]:
     return [{"currency": c, **dict(v), "kept": v["paid"] - v["refunded"]} for c, v in sorted(sums.items())]
 
 
+def webhook_summary(observations: Iterable[Observation]) -> dict[str, int]:
+    """The provider's webhook events of the run's orders and how they were delivered."""
+    out: Counter[str] = Counter()
+    for o in observations:
+        for event in (o.provider or {}).get("events", []):
+            out["events"] += 1
+            out["attempts"] += int(event.get("attempts") or 0)
+            out["delivered_more_than_once"] += int(event.get("attempts") or 0) > 1
+            out["undelivered"] += not event.get("delivered")
+    return {k: out[k] for k in ("events", "attempts", "delivered_more_than_once", "undelivered")}
+
+
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
 
@@ -99,6 +111,12 @@ def render(summary: Mapping[str, Any], result: CheckResult, observations: list[O
             {1, 2, 3, 4, 5},
         )
         lines.append("")
+    hooks = webhook_summary(observations)
+    lines.append(
+        f"webhooks: {hooks['events']} provider events, {hooks['attempts']} delivery attempts, "
+        f"{hooks['delivered_more_than_once']} delivered more than once (duplicates and retries), "
+        f"{hooks['undelivered']} undelivered"
+    )
     for sweep in summary.get("sweeps", []):
         detail = sweep.get("result") or sweep.get("error")
         if isinstance(detail, dict):

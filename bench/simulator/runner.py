@@ -3,16 +3,18 @@ settle, refund, expire what was abandoned, then read everything back for the che
 
 Phases (docs/simulator.md, "What a run does"):
 
-1. sandbox knobs: the scenario's webhook knobs, and each channel's success rate, outage and latency
+1. accounts: every virtual user registers, verifies (the code from the outbox) and logs in, before
+   the traffic starts, so the traffic window holds orders only;
+2. sandbox knobs: the scenario's webhook knobs, and each channel's success rate, outage and latency
    as per-channel knobs, updated every half second of the run from the scenario's clock;
-2. traffic: each virtual user registers, verifies, logs in, then at each planned start time lists
-   the channels, creates a signed order, and as the payer pays, declines, abandons or cancels it;
-   paid orders are refunded as planned as soon as the payment shows (or after the webhooks settle);
-3. settle: wait until the sandbox's webhook queue is empty (duplicates, delays and retries included);
-4. expiry: ``advance`` runs the sweeper's own code with its clock moved past every order's expiry
+3. traffic: at each planned start time a user lists the channels, creates a signed order, and as
+   the payer pays, declines, abandons or cancels it; paid orders are refunded as planned as soon
+   as the payment shows (or after the webhooks settle);
+4. settle: wait until the sandbox's webhook queue is empty (duplicates, delays and retries included);
+5. expiry: ``advance`` runs the sweeper's own code with its clock moved past every order's expiry
    (local stack only; then the real sweeper route once), ``wait`` waits for the short expiries
    and calls the sweeper route; then settle again;
-5. read back: every order through the API as its owner, the service's history and the provider's
+6. read back: every order through the API as its owner, the service's history and the provider's
    record; the daily report of the run's day(s) before and after; then check.
 """
 
@@ -98,6 +100,9 @@ class Run:
         stats_before = [self._stats(d) for d in dates]
         timings["baseline"] = time.monotonic() - mark
         sweeps: list[dict[str, Any]] = []
+        mark = time.monotonic()
+        sessions = self._sign_in_all()
+        timings["accounts"] = time.monotonic() - mark
         try:
             self.sandbox.set(self.scenario.webhooks)
             self._t0 = time.monotonic()
@@ -109,7 +114,7 @@ class Run:
                 thread.start()
             self._progress = Progress(len(self.plan.orders), "orders", enabled=self.show_progress)
             with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="user") as pool:
-                list(pool.map(self._user, self.plan.users))
+                list(pool.map(lambda user: self._user(user, sessions.get(user.index)), self.plan.users))
             self._progress.close()
             traffic_seconds = time.monotonic() - self._t0
             timings["traffic"] = traffic_seconds
@@ -182,13 +187,30 @@ class Run:
         if delay > 0:
             time.sleep(delay)
 
-    def _user(self, user: PlannedUser) -> None:
-        api = Api(self.target.base_url, self.recorder)  # kept open: the read-back uses the user's session
-        try:
-            self.accounts.sign_in(api, user.index)
-        except AccountError as exc:
-            with self._lock:
-                self.notes.append(f"user {user.index}: {exc}; its {len(user.orders)} orders were not placed")
+    def _sign_in_all(self) -> dict[int, Api]:
+        """Every user's session (kept open: the read-back uses it); a user who could not sign in places nothing."""
+        sessions: dict[int, Api] = {}
+        progress = Progress(len(self.plan.users), "users signed in", enabled=self.show_progress)
+
+        def sign_in(user: PlannedUser) -> None:
+            api = Api(self.target.base_url, self.recorder)
+            try:
+                self.accounts.sign_in(api, user.index)
+            except AccountError as exc:
+                with self._lock:
+                    self.notes.append(f"user {user.index}: {exc}; its {len(user.orders)} orders were not placed")
+            else:
+                with self._lock:
+                    sessions[user.index] = api
+            progress.advance()
+
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="signup") as pool:
+            list(pool.map(sign_in, self.plan.users))
+        progress.close()
+        return sessions
+
+    def _user(self, user: PlannedUser, api: Api | None) -> None:
+        if api is None:
             for order in user.orders:
                 self._observe(order, str(uuid.uuid4()))
                 self._advance()
