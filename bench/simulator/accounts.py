@@ -21,9 +21,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from bench.simulator.client import Api, signing_key
+from bench.simulator.client import Api
 
 _CODE = re.compile(r"\b(\d{6})\b")
 PASSWORD_WORDS = "simulated payer walks the whole flow"  # noqa: S105  # throwaway accounts of a test run
@@ -117,9 +116,7 @@ class Accounts:
         )
         if answer is None or answer.status_code != 200:
             raise AccountError(f"login answered {getattr(answer, 'status_code', 'nothing')}")
-        tokens: dict[str, Any] = answer.json()
-        api.bearer = tokens["access_token"]
-        api.key = signing_key(tokens["signing_key"])
+        api.tokens.update(answer.json())
 
     def _code(self, api: Api, who: Identity) -> str:
         if self.local:

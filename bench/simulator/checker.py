@@ -403,4 +403,7 @@ def check(
 
 
 def outcome_counts(observations: Iterable[Observation]) -> Counter[str]:
-    return Counter((o.order or {}).get("status", "not created") if o.created else "not created" for o in observations)
+    return Counter(
+        ("unreadable" if o.order is None else str(o.order.get("status"))) if o.created else "not created"
+        for o in observations
+    )

@@ -72,16 +72,40 @@ def error_code(response: requests.Response | None) -> str:
     return "unknown"
 
 
-class Api:
-    """One virtual user's connection to the API (a ``requests.Session`` is not shared across threads)."""
+@dataclass
+class Tokens:
+    """A logged-in session: the access token, the signing key and the refresh token, shared by every
+    connection of one user (a twin connection for concurrent requests shares it, so a refresh
+    rotates the refresh token once: presenting an old one again would end the session)."""
 
-    def __init__(self, base_url: str, recorder: Recorder, timeout: float = TIMEOUT):
+    bearer: str | None = None
+    key: bytes | None = None
+    refresh_token: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def update(self, answer: dict[str, Any]) -> None:
+        self.bearer = str(answer["access_token"])
+        self.key = signing_key(str(answer["signing_key"]))
+        self.refresh_token = answer.get("refresh_token") or self.refresh_token
+
+
+class Api:
+    """One virtual user's connection to the API (a ``requests.Session`` is not shared across threads).
+
+    An access token that has expired (401 ``unauthorized``) is refreshed with ``POST /auth/refresh``
+    and the request sent once more (signed again), as a client app does: a long run outlives the
+    token's lifetime."""
+
+    def __init__(self, base_url: str, recorder: Recorder, timeout: float = TIMEOUT, tokens: Tokens | None = None):
         self.base_url = base_url.rstrip("/")
         self.recorder = recorder
         self.timeout = timeout
         self.session = requests.Session()
-        self.bearer: str | None = None
-        self.key: bytes | None = None
+        self.tokens = tokens or Tokens()
+
+    def twin(self) -> Api:
+        """Another connection of the same user (for two requests at once)."""
+        return Api(self.base_url, self.recorder, self.timeout, self.tokens)
 
     def close(self) -> None:
         self.session.close()
@@ -98,16 +122,19 @@ class Api:
         signed: bool = False,
         headers: dict[str, str] | None = None,
         url: str | None = None,
+        retry_auth: bool = True,
     ) -> requests.Response | None:
         """One request; ``None`` when no answer came (recorded as ``no_answer``)."""
         body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
         sent = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
-        if auth and self.bearer:
-            sent["Authorization"] = f"Bearer {self.bearer}"
+        bearer = self.tokens.bearer if auth else None
+        if bearer:
+            sent["Authorization"] = f"Bearer {bearer}"
         if signed:
-            if self.key is None:
+            if self.tokens.key is None:
                 raise RuntimeError("sign a request only after login")
-            sent["X-Signature"] = sign(self.key, int(time.time()), secrets.token_urlsafe(16), method, path, body)
+            nonce = secrets.token_urlsafe(16)
+            sent["X-Signature"] = sign(self.tokens.key, int(time.time()), nonce, method, path, body)
         start = time.perf_counter()
         try:
             response: requests.Response | None = self.session.request(
@@ -121,7 +148,40 @@ class Api:
         except requests.RequestException:
             response = None
         elapsed = time.perf_counter() - start
-        self.recorder.record(
-            endpoint, response.status_code if response is not None else 0, error_code(response), elapsed
-        )
+        code = error_code(response)
+        self.recorder.record(endpoint, response.status_code if response is not None else 0, code, elapsed)
+        expired = response is not None and response.status_code == 401 and code == "unauthorized"
+        if expired and bearer and retry_auth and self._refresh(bearer):
+            return self.call(
+                method,
+                path,
+                endpoint,
+                payload=payload,
+                params=params,
+                auth=auth,
+                signed=signed,
+                headers=headers,
+                url=url,
+                retry_auth=False,
+            )
         return response
+
+    def _refresh(self, used: str) -> bool:
+        """Refresh the session unless another connection already did since ``used`` was sent."""
+        with self.tokens.lock:
+            if self.tokens.bearer != used:
+                return True
+            if not self.tokens.refresh_token:
+                return False
+            answer = self.call(
+                "POST",
+                "/auth/refresh",
+                "POST /auth/refresh",
+                payload={"refresh_token": self.tokens.refresh_token},
+                auth=False,
+                retry_auth=False,
+            )
+            if answer is None or answer.status_code != 200:
+                return False
+            self.tokens.update(answer.json())
+            return True

@@ -242,8 +242,7 @@ class Run:
             return api.call("POST", "/orders", "POST /orders", payload=payload, signed=True)
 
         if concurrent:  # a double submit: the same order twice at once (idempotency under a race)
-            twin = Api(api.base_url, api.recorder)
-            twin.bearer, twin.key = api.bearer, api.key
+            twin = api.twin()
             with ThreadPoolExecutor(max_workers=2) as pool:
                 first = pool.submit(once)
                 second = pool.submit(lambda: twin.call("POST", "/orders", "POST /orders", payload=payload, signed=True))
@@ -391,8 +390,7 @@ class Run:
                 )
 
         if "concurrent_refund" in order.faults:  # two refunds of everything at once: one must lose
-            twin = Api(api.base_url, api.recorder)
-            twin.bearer, twin.key = api.bearer, api.key
+            twin = api.twin()
             with ThreadPoolExecutor(max_workers=2) as pool:
                 list(pool.map(lambda job: refund(*job), [("rf-c1", order.amount, api), ("rf-c2", order.amount, twin)]))
             twin.close()

@@ -144,3 +144,46 @@ def test_nearest_rank_percentiles() -> None:
     assert percentile([3.0], 99) == 3.0
     assert percentile([], 50) == 0.0
     assert math.isclose(percentile([0.2, 0.1], 50), 0.1)
+
+
+class _Answer:
+    def __init__(self, status: int, body: dict[str, object]):
+        self.status_code = status
+        self._body = body
+        self.headers: dict[str, str] = {}
+
+    def json(self) -> dict[str, object]:
+        return self._body
+
+
+def test_an_expired_access_token_is_refreshed_once_and_the_request_signed_again() -> None:
+    """Given two connections of one user whose access token has expired, when both call the API,
+    then one refresh rotates the tokens and each request is sent again with the new token."""
+    from bench.simulator.client import Api, Recorder, Tokens
+
+    sent: list[tuple[str, dict[str, str]]] = []
+    refreshed = {"access_token": "new", "signing_key": "bmV3LWtleQ", "refresh_token": "r2"}
+
+    def transport(method: str, url: str, **kwargs: object) -> _Answer:
+        headers = dict(kwargs["headers"])  # type: ignore[call-overload]
+        sent.append((url, headers))
+        if url.endswith("/auth/refresh"):
+            return _Answer(200, refreshed)
+        if headers.get("Authorization") == "Bearer old":
+            return _Answer(401, {"error": {"code": "unauthorized", "message": "expired"}})
+        return _Answer(201, {})
+
+    tokens = Tokens(bearer="old", key=b"old-key", refresh_token="r1")
+    first = Api("http://127.0.0.1:9", Recorder(), tokens=tokens)
+    second = first.twin()
+    for api in (first, second):
+        api.session.request = transport  # type: ignore[method-assign]
+    assert first.call("POST", "/orders", "POST /orders", payload={}, signed=True).status_code == 201  # type: ignore[union-attr]
+    assert second.call("GET", "/orders/x", "GET /orders/{order_id}").status_code == 201  # type: ignore[union-attr]
+
+    refreshes = [h for url, h in sent if url.endswith("/auth/refresh")]
+    assert len(refreshes) == 1
+    assert (tokens.bearer, tokens.key, tokens.refresh_token) == ("new", b"new-key", "r2")
+    retried = [h for url, h in sent if url.endswith("/orders")]
+    assert [h["Authorization"] for h in retried] == ["Bearer old", "Bearer new"]
+    assert retried[0]["X-Signature"] != retried[1]["X-Signature"]
