@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
+import subprocess  # nosec B404  # starts this interpreter on infra.local, never a shell
 import sys
 import time
 import urllib.request
