@@ -15,7 +15,7 @@ CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-unit test-integration test-e2e lint format validate checkov bandit audit build deploy seed keys clean
+.PHONY: help install run test test-unit test-integration test-e2e lint format validate checkov bandit audit build deploy seed keys simulate clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -105,6 +105,10 @@ seed: $(STAMP) ## write infra/seed/channels.json (or FILE=...) to a deployed sta
 keys: $(RUN_STAMP) ## create/rotate identity keys of a stage: make keys STAGE=dev [ACTION=init|status|add|activate|retire|rotate-hmac|retire-hmac ARG=<kid or version>]
 	@test -n "$(STAGE)" || { echo "usage: make keys STAGE=<stage> [ACTION=init] [ARG=<kid or version>] (docs/identity.md)"; exit 2; }
 	PYTHONPATH=layers/paycore:. $(PY) -m infra.keys --stage $(STAGE) $(or $(ACTION),init) $(ARG)
+
+SCENARIO ?= smoke
+simulate: $(RUN_STAMP) ## drive a scenario's traffic and check the money: make simulate [SCENARIO=busy-day] [BASE_URL=...] [SIM_ARGS="--seed 7"]
+	PYTHONPATH=layers/paycore:. $(PY) -m bench.simulator --scenario $(SCENARIO) $(if $(BASE_URL),--base-url $(BASE_URL)) $(SIM_ARGS)
 
 clean: ## remove build output, caches and the virtualenv
 	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache

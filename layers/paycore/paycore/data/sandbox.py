@@ -9,15 +9,17 @@ pk                            sk                      what
 ``PAY#<payment_id>``          ``REFUND#<refund_id>``  a refund of the payment
 ``PAY#<payment_id>``          ``EVENT#<event_id>``    a webhook event: its exact body and delivery
 ``CONFIG``                    ``BEHAVIOUR``           the behaviour knobs (docs/orders.md)
+``CONFIG``                    ``BEHAVIOUR#<channel>`` one channel's knobs, over the ones above
 ============================  ======================  ==========================================
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import PutError, PynamoDBException, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -48,6 +50,7 @@ class SandboxPayment(Model):
     created_at = NumberAttribute()
     paid_at = NumberAttribute(null=True)
     refundable = NumberAttribute(default=0)
+    channel = UnicodeAttribute(null=True)  # the merchant's channel id: its behaviour knobs apply
 
 
 class SandboxOrderPointer(Model):
@@ -103,6 +106,8 @@ class SandboxBehaviour(Model):
     out_of_order_delay_seconds = NumberAttribute(null=True)
     late_payment_grace_seconds = NumberAttribute(null=True)
     refund_failure_rate_bps = NumberAttribute(null=True)
+    payment_error_rate_bps = NumberAttribute(null=True)
+    latency_ms = NumberAttribute(null=True)
 
 
 KNOBS = (
@@ -113,6 +118,8 @@ KNOBS = (
     "out_of_order_delay_seconds",
     "late_payment_grace_seconds",
     "refund_failure_rate_bps",
+    "payment_error_rate_bps",
+    "latency_ms",
 )
 
 
@@ -224,20 +231,41 @@ def record_attempt(payment_id: str, event_id: str, status: int | None, delivered
             raise DataAccessError("could not record the delivery attempt") from exc
 
 
-def behaviour_overrides() -> dict[str, int]:
-    """The knobs set at run time (the rest come from the function's environment)."""
+def _behaviour_sk(channel: str | None) -> str:
+    return "BEHAVIOUR" if channel is None else f"BEHAVIOUR#{channel}"
+
+
+def behaviour_overrides(channel: str | None = None) -> dict[str, int]:
+    """The knobs set at run time for every channel (``channel`` None) or for one channel (the rest
+    come from the function's environment)."""
     _bind()
-    item = get_or_none(SandboxBehaviour, "CONFIG", "BEHAVIOUR", "sandbox behaviour")
+    item = get_or_none(SandboxBehaviour, "CONFIG", _behaviour_sk(channel), "sandbox behaviour")
     if item is None:
         return {}
     return {name: int(value) for name in KNOBS if (value := getattr(item, name)) is not None}
 
 
-def set_behaviour(knobs: dict[str, int | None]) -> None:
+def set_behaviour(knobs: Mapping[str, int | None], channel: str | None = None) -> None:
     _bind()
     values: dict[str, Any] = {name: knobs.get(name) for name in KNOBS}
-    item = SandboxBehaviour(**values)
+    item = SandboxBehaviour("CONFIG", _behaviour_sk(channel), **values)
     try:
         item.save()
     except PutError as exc:
         raise DataAccessError("could not save the sandbox behaviour") from exc
+
+
+def payment_items(payment_id: str) -> tuple[list[SandboxRefund], list[SandboxEvent]]:
+    """A payment's refunds and webhook events (one Query of its partition), for whoever audits the
+    provider's ledger (the transaction simulator's checker)."""
+    _bind()
+    refunds: list[SandboxRefund] = []
+    events: list[SandboxEvent] = []
+    try:
+        for item in SandboxRefund.query(payment_pk(payment_id), SandboxRefund.sk.startswith("REFUND#")):
+            refunds.append(item)
+        for event in SandboxEvent.query(payment_pk(payment_id), SandboxEvent.sk.startswith("EVENT#")):
+            events.append(event)
+    except PynamoDBException as exc:
+        raise DataAccessError("could not read the sandbox payment's items") from exc
+    return refunds, events

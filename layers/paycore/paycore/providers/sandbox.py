@@ -58,6 +58,7 @@ class SandboxProvider:
             notify_url=request.notify_url,
             base_url=base_url,
             now=int(datetime.now(tz=UTC).timestamp()),
+            channel=request.channel.get("id"),
         )
         return CreatedPayment(
             provider_payment_id=payment.payment_id,

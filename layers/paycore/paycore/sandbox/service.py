@@ -4,12 +4,18 @@ Every state change of a sandbox payment is a conditional write together with the
 causes (one transaction), and each event is then queued for delivery according to the behaviour
 knobs: an initial delay, a chance of a duplicate delivery, and a chance of an extra delay that
 lets later events overtake it (out-of-order).
+
+Knobs can be set for every payment or for one merchant channel (its own knobs override the global
+ones for the payments made through it), so one sandbox can play several acquirers that behave
+differently: the transaction simulator gives each channel its success rate over time, its
+outages and its latency this way (docs/simulator.md).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -33,6 +39,8 @@ class Behaviour:
     out_of_order_delay_seconds: int = 5  # ... this much longer, so later events overtake it
     late_payment_grace_seconds: int = 0  # how long after expiry Pay still succeeds (late payments)
     refund_failure_rate_bps: int = 0  # chance that a refund fails (refund.failed, money not moved)
+    payment_error_rate_bps: int = 0  # chance that creating a payment fails (an outage: the API answers 503)
+    latency_ms: int = 0  # how long creating and paying a payment take (a slow acquirer)
 
     def validated(self) -> Behaviour:
         for f in fields(self):
@@ -44,8 +52,9 @@ class Behaviour:
         return self
 
 
-def behaviour() -> Behaviour:
-    """The knobs in force: the function's environment, overridden by what was set at run time."""
+def behaviour(channel: str | None = None) -> Behaviour:
+    """The knobs in force: the function's environment, overridden by what was set at run time for
+    every payment, overridden by what was set for ``channel``."""
     s = sandbox_settings()
     base = {
         "decline_rate_bps": s.decline_rate_bps,
@@ -56,22 +65,51 @@ def behaviour() -> Behaviour:
         "late_payment_grace_seconds": s.late_payment_grace_seconds,
         "refund_failure_rate_bps": s.refund_failure_rate_bps,
     }
-    return Behaviour(**{**base, **store.behaviour_overrides()})
+    merged = {**base, **store.behaviour_overrides()}
+    if channel is not None:
+        merged |= store.behaviour_overrides(channel)
+    return Behaviour(**merged)
 
 
-def set_behaviour(**knobs: int) -> Behaviour:
-    """Change knobs at run time (the simulator's entry point); unnamed knobs keep their value."""
-    current = behaviour()
+def _known_knobs(knobs: dict[str, int]) -> None:
     unknown = set(knobs) - {f.name for f in fields(Behaviour)}
     if unknown:
         raise InvalidRequest(f"unknown sandbox knobs {sorted(unknown)}", code="invalid_behaviour")
-    updated = Behaviour(**{**current.__dict__, **knobs}).validated()
-    store.set_behaviour(dict(updated.__dict__))
-    return updated
+
+
+def set_behaviour(channel: str | None = None, **knobs: int) -> Behaviour:
+    """Change knobs at run time (the simulator's entry point); unnamed knobs keep their value. With
+    ``channel``, only that channel's payments see them. Returns the knobs now in force there."""
+    _known_knobs(knobs)
+    if channel is None:
+        updated = Behaviour(**{**behaviour().__dict__, **knobs}).validated()
+        store.set_behaviour(dict(updated.__dict__))
+        return updated
+    overrides = {**store.behaviour_overrides(channel), **knobs}
+    Behaviour(**{**behaviour().__dict__, **overrides}).validated()
+    store.set_behaviour(overrides, channel)
+    return behaviour(channel)
+
+
+def behaviour_overrides(channel: str | None = None) -> dict[str, int]:
+    """What was set at run time (for every payment, or for one channel), without the defaults."""
+    return store.behaviour_overrides(channel)
+
+
+def replace_behaviour(overrides: dict[str, int], channel: str | None = None) -> None:
+    """Put back exactly these overrides (``{}``: none), e.g. what :func:`behaviour_overrides` read before."""
+    _known_knobs(overrides)
+    Behaviour(**{**behaviour().__dict__, **overrides}).validated()
+    store.set_behaviour(dict(overrides), channel)
 
 
 def _chance(bps: int) -> bool:
     return bps > 0 and secrets.randbelow(BPS) < bps
+
+
+def _take_time(knobs: Behaviour) -> None:
+    if knobs.latency_ms:
+        time.sleep(knobs.latency_ms / 1000)
 
 
 # ------------------------------------------------------------------ events
@@ -92,9 +130,9 @@ def _new_event(payment: store.SandboxPayment, kind: str, now: int, **extra: Any)
     )
 
 
-def _dispatch(payment_id: str, event: store.SandboxEvent, now: int) -> None:
+def _dispatch(payment_id: str, event: store.SandboxEvent, now: int, channel: str | None) -> None:
     """Queue the event's deliveries as the behaviour says (after its transaction committed)."""
-    knobs = behaviour()
+    knobs = behaviour(channel)
     copies = 2 if _chance(knobs.duplicate_rate_bps) else 1
     for _ in range(copies):
         delay = knobs.delivery_delay_seconds
@@ -117,8 +155,13 @@ def create_payment(
     notify_url: str,
     base_url: str,
     now: int,
+    channel: str | None = None,
 ) -> store.SandboxPayment:
     """Create the payment of a merchant order; the same order gets the same payment back."""
+    knobs = behaviour(channel)
+    _take_time(knobs)
+    if _chance(knobs.payment_error_rate_bps):
+        raise ProviderError("the sandbox is failing for this channel (payment_error_rate_bps)", provider=PROVIDER)
     payment_id = f"pay_{secrets.token_hex(12)}"
     payment = store.SandboxPayment(
         store.payment_pk(payment_id),
@@ -134,6 +177,7 @@ def create_payment(
         expires_at=expires_at,
         created_at=now,
         refundable=0,
+        channel=channel,
     )
     if store.create_payment(payment):
         return payment
@@ -164,7 +208,8 @@ class Outcome:
 def pay(payment_id: str, now: int) -> Outcome:
     """The payer pressed Pay: paid, or declined at the configured rate, or refused when closed."""
     payment = get_payment(payment_id)
-    knobs = behaviour()
+    knobs = behaviour(payment.channel)
+    _take_time(knobs)
     if payment.status != "pending":
         return Outcome(payment, f"already_{payment.status}")
     if now > int(payment.expires_at) + knobs.late_payment_grace_seconds:
@@ -181,7 +226,7 @@ def pay(payment_id: str, now: int) -> Outcome:
     )
     if not moved:
         return Outcome(get_payment(payment_id), "already_" + get_payment(payment_id).status)
-    _dispatch(payment_id, event, now)
+    _dispatch(payment_id, event, now, payment.channel)
     return Outcome(get_payment(payment_id), "paid")
 
 
@@ -198,7 +243,7 @@ def _fail(payment: store.SandboxPayment, now: int, result: str) -> Outcome:
     if not store.move_payment(payment, from_status="pending", to_status="failed", event=event):
         current = get_payment(payment.payment_id)
         return Outcome(current, f"already_{current.status}")
-    _dispatch(payment.payment_id, event, now)
+    _dispatch(payment.payment_id, event, now, payment.channel)
     return Outcome(get_payment(payment.payment_id), result)
 
 
@@ -223,7 +268,7 @@ def refund(order_id: str, refund_id: str, amount: int, now: int) -> store.Sandbo
             raise ProviderError("refund id reused with another amount", provider=PROVIDER, retryable=False)
         return existing
     provider_refund_id = f"re_{secrets.token_hex(12)}"
-    fails = _chance(behaviour().refund_failure_rate_bps)
+    fails = _chance(behaviour(payment.channel).refund_failure_rate_bps)
     item = store.SandboxRefund(
         store.payment_pk(payment.payment_id),
         f"REFUND#{refund_id}",
@@ -242,5 +287,5 @@ def refund(order_id: str, refund_id: str, amount: int, now: int) -> store.Sandbo
         raise ProviderError(
             "the sandbox refused the refund (not paid, or too much)", provider=PROVIDER, retryable=False
         )
-    _dispatch(payment.payment_id, event, now)
+    _dispatch(payment.payment_id, event, now, payment.channel)
     return item
