@@ -65,7 +65,11 @@ class SweepResult:
     expired_by_channel: Counter[str] = field(default_factory=Counter)  # OrdersExpired by channel
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # asdict rebuilds a Counter from (key, value) pairs, which Counter counts as elements: the
+        # keys would become tuples and the result would not serialise. Give the plain mapping.
+        data = asdict(self)
+        data["expired_by_channel"] = dict(self.expired_by_channel)
+        return data
 
 
 class Budget:
