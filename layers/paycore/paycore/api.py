@@ -19,11 +19,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestUnsupportedContentType, RequestValidationError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from paycore.errors import PaymentError, Unauthorized
+from paycore.errors import InvalidRequest, PaymentError, Unauthorized, UnsupportedMediaType
 from paycore.observability import log_keys, logger
+
+# The OpenAPI security scheme of the request signature (docs/orders.md). A route that checks
+# X-Signature declares ``security=SIGNED`` so that the generated document (infra/openapi.py) says so;
+# the Bearer requirement is added from template.yaml's authorizers.
+SIGNATURE_SCHEME = "requestSignature"
+SIGNATURE_HEADER = "X-Signature"
+SIGNED: list[dict[str, list[str]]] = [{SIGNATURE_SCHEME: []}]
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[str]:
@@ -63,8 +71,35 @@ class PaymentsResolver(APIGatewayRestResolver):
             return super().resolve(event, context)
 
 
+class _JsonBodyValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, for an API whose request bodies are JSON only.
+
+    Found by schemathesis (docs/reliability.md): Powertools also parses form and multipart bodies,
+    and three inputs escaped its validation errors: random bytes sent as application/json
+    (UnicodeDecodeError), ``multipart/form-data`` without a boundary (ValueError), both a 502; and
+    text/plain, answered 415 in Powertools' own body shape instead of the contract's. A body route
+    now answers 415 ``unsupported_media_type`` for anything but JSON and 422 for a body that is not
+    UTF-8, before Powertools parses it. Routes that read a form themselves (the sandbox checkout,
+    provider callbacks) declare no body parameter, so this never runs for them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Powertools' __init__ is unannotated
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        content_type = (app.current_event.headers.get("content-type") or "").strip().lower()
+        if content_type and content_type.split(";", 1)[0].strip() != content_types.APPLICATION_JSON:
+            raise UnsupportedMediaType("Send the body as application/json.")
+        try:
+            return super()._get_body(app)
+        except UnicodeDecodeError as exc:
+            raise InvalidRequest("The request body is not UTF-8 encoded JSON.") from exc
+
+
 def build_resolver() -> APIGatewayRestResolver:
     app = PaymentsResolver(enable_validation=True)
+    # Powertools keeps its request validation middleware here and runs it before any other.
+    app._request_validation_middleware = _JsonBodyValidation()
 
     @app.exception_handler(PaymentError)
     def _payment_error(exc: PaymentError) -> Response[str]:
@@ -77,6 +112,12 @@ def build_resolver() -> APIGatewayRestResolver:
         # Log where the request failed validation, never the submitted values (they may be secrets).
         logger.info("request failed validation", extra={"locations": [e.get("loc") for e in errors[:10]]})
         return error_response(422, "validation_error", _describe_validation(errors))
+
+    # Powertools' own refusal of a content type (e.g. "APPLICATION/JSON", which it matches
+    # case-sensitively), in the contract's shape rather than Powertools' {"statusCode", "detail"}.
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(_exc: RequestUnsupportedContentType) -> Response[str]:
+        return error_response(415, UnsupportedMediaType.code, "Send the body as application/json.")
 
     @app.not_found
     def _not_found(_exc: Exception) -> Response[str]:

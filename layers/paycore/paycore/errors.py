@@ -58,6 +58,12 @@ class Conflict(PaymentError):
     default_message = "The resource is in a state that does not allow this."
 
 
+class UnsupportedMediaType(PaymentError):
+    status = 415
+    code = "unsupported_media_type"
+    default_message = "The request body is in a format this API does not take."
+
+
 class Throttled(PaymentError):
     status = 429
     code = "throttled"
