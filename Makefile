@@ -15,7 +15,7 @@ CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-unit test-integration test-e2e lint format validate checkov bandit audit build deploy seed keys simulate clean
+.PHONY: help install run test test-unit test-integration test-e2e lint format validate checkov bandit audit build deploy seed keys simulate clean openapi fuzz
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -66,6 +66,12 @@ test-integration: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+openapi: $(STAMP) ## regenerate docs/openapi.json from the handlers and template.yaml (a unit test fails when it is stale)
+	PYTHONPATH=layers/paycore:. $(PY) -m infra.openapi
+
+fuzz: $(STAMP) ## schemathesis against a fresh local stack (the e2e test that `make test` runs too; docs/reliability.md)
+	$(PY) -m pytest tests/e2e/test_fuzz.py -s $(PYTEST_ARGS)
 
 lint: $(STAMP) $(CHECKOV_STAMP) ## ruff, mypy, then the gates of docs/security-gates.md: validate, checkov, bandit, pip-audit
 	$(VENV)/bin/ruff check .

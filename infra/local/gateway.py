@@ -287,6 +287,13 @@ def proxy_response(result: Any) -> HttpResponse:
 
 # ---------------------------------------------------------------------- gateway
 DevHandler = Callable[[HttpRequest], HttpResponse | None]
+# Besides /_local, the local stack serves the API's OpenAPI document and Swagger UI (devroutes.py).
+DOC_PATHS = ("/openapi.json", "/docs")
+
+
+def is_dev_path(path: str) -> bool:
+    """Whether the local stack answers ``path`` itself (never a template route, never deployed)."""
+    return any(path == p or path.startswith(p + "/") for p in ("/_local", *DOC_PATHS))
 
 
 class Gateway:
@@ -312,9 +319,10 @@ class Gateway:
         self.cache = cache or AuthorizerCache()
         self.responses = GatewayResponses(api.gateway_responses)
         for route in routes:
-            if route.path == "/_local" or route.path.startswith("/_local/"):
+            if is_dev_path(route.path):
                 raise ValueError(
-                    f"{route.function}: {route.path} is under /_local, which the local stack keeps for itself"
+                    f"{route.function}: {route.path} is under /_local, /openapi.json or /docs, "
+                    "which the local stack keeps for itself"
                 )
 
     def _gateway_response(
@@ -323,7 +331,7 @@ class Gateway:
         return self.responses.render(response_type, message, request, request_id=request_id, stage=self.api.stage, **kw)
 
     def handle(self, request: HttpRequest) -> HttpResponse:
-        if self.dev is not None and (request.path == "/_local" or request.path.startswith("/_local/")):
+        if self.dev is not None and is_dev_path(request.path):
             answered = self.dev(request)
             if answered is not None:
                 return answered
@@ -450,6 +458,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         log.info("%s %s -> %d%s %.0f ms", request.method, self.path, response.status, who, elapsed)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, QUERY, ...) goes to the gateway too, which answers it like any
+        method a route does not declare (403, as API Gateway does); the stdlib server alone would
+        answer 501, a server error (schemathesis sends such methods)."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         """The access line is written by _serve; keep the stdlib's own line off stderr."""

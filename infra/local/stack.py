@@ -206,7 +206,7 @@ class LocalStack:
                 authorizers=authorizers(self.template),
                 runtime=self.runtime,
                 region=opts.region,
-                dev=DevRoutes(info=self.info, moto_url=moto_url, schedules=self.schedule_runner),
+                dev=DevRoutes(info=self.info, moto_url=moto_url, schedules=self.schedule_runner, openapi=self._openapi),
             )
             self.server.gateway = gateway
 
@@ -232,6 +232,11 @@ class LocalStack:
             self.stop()
             raise
         self.started_in = time.monotonic() - started
+
+    def _openapi(self, server_url: str) -> dict[str, Any]:
+        from infra.openapi import build_document
+
+        return build_document(self.options.template, servers=[{"url": server_url, "description": "This local stack."}])
 
     # ------------------------------------------------------------------ stop
     def stop(self) -> None:
