@@ -268,6 +268,30 @@ def _callback_headers(operation: dict[str, Any], schemes: dict[str, dict[str, An
         raise DocumentError(f"callback security schemes missing: {missing}")
 
 
+def _resource_links(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """OpenAPI links from a creating call to the calls on what it created: ``POST /orders`` answers
+    201 with an ``order_id``, which ``/orders/{order_id}...`` take. Clients (and schemathesis'
+    stateful phase) follow them to chain calls."""
+    for path, item in paths.items():
+        created = item.get("post", {}).get("responses", {}).get("201", {})
+        ref = created.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+        fields = set(schemas.get(ref.removeprefix(SCHEMA_REF), {}).get("properties", {}))
+        links: dict[str, Any] = {}
+        for other, other_item in sorted(paths.items()):
+            if not other.startswith(path.rstrip("/") + "/{"):
+                continue
+            params = [seg[1:-1] for seg in other.split("/") if seg.startswith("{")]
+            if not params or not set(params) <= fields:
+                continue
+            for operation in other_item.values():
+                links[operation["operationId"]] = {
+                    "operationId": operation["operationId"],
+                    "parameters": {name: f"$response.body#/{name}" for name in params},
+                }
+        if links:
+            created["links"] = links
+
+
 # ---------------------------------------------------------------------- the document
 def _api_functions(template: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     specs = functions(template, Resolver(template), base_dir=base_dir)
@@ -325,6 +349,7 @@ def build_document(template_path: Path = TEMPLATE, servers: list[dict[str, Any]]
                 _contract_responses(operation, authenticated=bool(requirements) and path != CALLBACK_PATH)
                 paths.setdefault(path, {})[method] = operation
 
+    _resource_links(paths, schemas)
     tags = sorted({tag for item in paths.values() for op in item.values() for tag in op.get("tags", [])})
     return {
         "openapi": "3.1.0",

@@ -14,8 +14,22 @@ from paycore.orders.callbacks import handle_callback
 
 app = build_resolver()
 
+# The acknowledgement each provider expects (the adapters' ack()), for the OpenAPI document.
+ACKS: dict[int, Any] = {
+    200: {
+        "description": 'Accepted: `{"received": true}` (stripe, sandbox) or the text `success` (alipay)',
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "properties": {"received": {"type": "boolean"}}, "required": ["received"]}
+            },
+            "text/plain": {"schema": {"type": "string", "const": "success"}},
+        },
+    },
+    204: {"description": "Accepted (wechatpay)"},
+}
 
-@app.post("/callbacks/<provider>", summary="Receive a payment provider's webhook", tags=["callbacks"])
+
+@app.post("/callbacks/<provider>", summary="Receive a payment provider's webhook", tags=["callbacks"], responses=ACKS)
 @tracer.capture_method(capture_response=False)
 def receive(provider: Annotated[str, Path(pattern=r"^[a-z0-9_]{1,32}$")]) -> Response[str]:
     event = app.current_event

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from paycore.api import Caller, build_resolver, caller, public_base_url, raw_body
+from paycore.api import SIGNED, Caller, build_resolver, caller, public_base_url, raw_body
 from paycore.observability import logger, metrics, tracer
 from paycore.orders import service
 from paycore.orders.auth import route_path, verify_request
@@ -40,7 +40,9 @@ def _json(status: int, data: dict[str, Any]) -> Response[Any]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=data)
 
 
-@app.post("/orders", summary="Create an order (idempotent on order_id)", tags=["orders"], status_code=201)
+@app.post(
+    "/orders", summary="Create an order (idempotent on order_id)", tags=["orders"], status_code=201, security=SIGNED
+)
 @tracer.capture_method(capture_response=False)
 def create_order(order: Annotated[CreateOrderIn, Body()]) -> Response[OrderOut]:
     who = _signed_caller()
@@ -68,14 +70,20 @@ def get_order(order_id: OrderId) -> OrderOut:
     return service.get_order(who.user_id, order_id)
 
 
-@app.post("/orders/<order_id>/cancel", summary="Cancel a pending order", tags=["orders"])
+@app.post("/orders/<order_id>/cancel", summary="Cancel a pending order", tags=["orders"], security=SIGNED)
 @tracer.capture_method(capture_response=False)
 def cancel_order(order_id: OrderId) -> OrderOut:
     who = _signed_caller()
     return service.cancel_order(who.user_id, order_id)
 
 
-@app.post("/orders/<order_id>/refunds", summary="Refund part or all of a paid order", tags=["orders"], status_code=201)
+@app.post(
+    "/orders/<order_id>/refunds",
+    summary="Refund part or all of a paid order",
+    tags=["orders"],
+    status_code=201,
+    security=SIGNED,
+)
 @tracer.capture_method(capture_response=False)
 def create_refund(order_id: OrderId, refund: Annotated[RefundIn, Body()]) -> Response[RefundCreated]:
     who = _signed_caller()

@@ -22,6 +22,28 @@ from paycore.sandbox import checkout, service
 
 app = build_resolver()
 
+# What the page answers, for the OpenAPI document: HTML for a browser, JSON for a program (Accept).
+PAGE: dict[int, Any] = {
+    200: {
+        "description": "The checkout page, or its state as JSON when the request accepts application/json",
+        "content": {
+            "text/html": {"schema": {"type": "string"}},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "payment_id": {"type": "string"},
+                        "order_id": {"type": "string"},
+                        "status": {"type": "string", "enum": ["pending", "paid", "failed", "closed"]},
+                        "result": {"type": ["string", "null"], "description": "What the action did, on POST"},
+                    },
+                    "required": ["payment_id", "order_id", "status", "result"],
+                }
+            },
+        },
+    }
+}
+
 PaymentId = Annotated[str, Path(pattern=r"^pay_[0-9a-f]{24}$", description="The sandbox payment id")]
 
 
@@ -34,13 +56,15 @@ def _answer(outcome: service.Outcome | None, payment: Any) -> Response[str]:
     return Response(200, "text/html; charset=utf-8", checkout.render(payment, result))
 
 
-@app.get("/sandbox/checkout/<payment_id>", summary="Sandbox checkout page", tags=["sandbox"])
+@app.get("/sandbox/checkout/<payment_id>", summary="Sandbox checkout page", tags=["sandbox"], responses=PAGE)
 @tracer.capture_method(capture_response=False)
 def show(payment_id: PaymentId) -> Response[str]:
     return _answer(None, service.get_payment(payment_id))
 
 
-@app.post("/sandbox/checkout/<payment_id>", summary="Pay or decline a sandbox payment", tags=["sandbox"])
+@app.post(
+    "/sandbox/checkout/<payment_id>", summary="Pay or decline a sandbox payment", tags=["sandbox"], responses=PAGE
+)
 @tracer.capture_method(capture_response=False)
 def act(payment_id: PaymentId) -> Response[str]:
     body = raw_body(app.current_event).decode("utf-8", errors="replace")

@@ -29,11 +29,15 @@ class OrderLine(BaseModel):
 class CreateOrderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    order_id: str = Field(pattern=UUID_PATTERN, description="Client-generated UUID; the idempotency key")
-    amount: StrictAmount
+    order_id: str = Field(
+        pattern=UUID_PATTERN,
+        description="Client-generated UUID; the idempotency key",
+        examples=["3f2b8c1e-9d4a-4f6b-8e2a-1c5d7e9f0a3b"],
+    )
+    amount: Annotated[StrictAmount, Field(examples=[1000])]
     currency: CurrencyCode
-    channel: str = Field(pattern=r"^[a-z0-9_]{1,64}$", description='A channel id, or "auto"')
-    subject: str = Field(min_length=1, max_length=256)
+    channel: str = Field(pattern=r"^[a-z0-9_]{1,64}$", description='A channel id, or "auto"', examples=["auto"])
+    subject: str = Field(min_length=1, max_length=256, examples=["Coffee beans, 250 g"])
     items: list[OrderLine] | None = Field(default=None, max_length=100)
     expires_in: int | None = Field(
         default=None, strict=True, ge=60, le=86_400, description="Seconds until the order expires (default 900)"
@@ -85,8 +89,10 @@ class OrderList(BaseModel):
 class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refund_id: str = Field(pattern=REFUND_ID_PATTERN, description="Client-chosen; the idempotency key")
-    amount: StrictAmount
+    refund_id: str = Field(
+        pattern=REFUND_ID_PATTERN, description="Client-chosen; the idempotency key", examples=["r-1"]
+    )
+    amount: Annotated[StrictAmount, Field(examples=[500])]
     reason: str | None = Field(default=None, max_length=256)
 
 
