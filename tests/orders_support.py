@@ -229,6 +229,16 @@ def sandbox_event(
     return json.dumps(body, sort_keys=True).encode()
 
 
+def late_payment(order_id: str, amount: int, currency: str) -> bytes:
+    """A sandbox webhook reporting a payment of the order under a new event and payment id: what a
+    provider sends when the payer paid after the order closed, or paid twice."""
+    return sandbox_event(
+        {"order_id": order_id, "amount": amount, "currency": currency},
+        event_id=f"evt_late_{secrets.token_hex(8)}",
+        payment_id=f"pay_{secrets.token_hex(12)}",
+    )
+
+
 def callback_event(raw_body: bytes, signature: str | None, provider: str = "sandbox") -> dict[str, Any]:
     event = load_event("callbacks", "sandbox_payment_succeeded")
     event["path"] = f"/callbacks/{provider}"
