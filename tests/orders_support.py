@@ -229,13 +229,14 @@ def sandbox_event(
     return json.dumps(body, sort_keys=True).encode()
 
 
-def late_payment(order_id: str, amount: int, currency: str) -> bytes:
-    """A sandbox webhook reporting a payment of the order under a new event and payment id: what a
-    provider sends when the payer paid after the order closed, or paid twice."""
+def late_payment(order_id: str, amount: int, currency: str, payment_id: str | None = None) -> bytes:
+    """A sandbox webhook reporting a payment of the order under a new event id: what a provider
+    sends when the payer paid after the order closed (``payment_id``: the order's payment), or paid
+    a second time (a new payment id)."""
     return sandbox_event(
         {"order_id": order_id, "amount": amount, "currency": currency},
         event_id=f"evt_late_{secrets.token_hex(8)}",
-        payment_id=f"pay_{secrets.token_hex(12)}",
+        payment_id=payment_id or f"pay_{secrets.token_hex(12)}",
     )
 
 
