@@ -23,18 +23,20 @@ SAMPLES = 3
 def measure() -> dict[str, Any]:
     rows: dict[str, Any] = {}
     with stack() as s:
-        driver = Driver(s)
+        driver = Driver(s, cold_caches=True)
         for op in operations():
             if not available(s, op):
                 rows[op.name] = {"missing": [f for f in op.functions if f not in s.functions]}
                 continue
-            tallies = []
+            tallies, provider = [], Tally()
             for call in op.prepare(driver, SAMPLES):
                 with s.recorder.capture() as calls:
                     call()
-                tallies.append(Tally(calls))
+                tallies.append(Tally([c for c in calls if not s.provider_side(c)]))
+                provider = Tally([c for c in calls if s.provider_side(c)])
             last = tallies[-1]
             rows[op.name] = {
+                "provider_requests": provider.count(),
                 "requests": last.count("dynamodb"),
                 "sequence": last.describe(),
                 "read_units": last.read_units,
@@ -59,6 +61,8 @@ def report(figures: dict[str, Any]) -> str:
         over = r["requests"] - r["minimum"]
         verdict = "at minimum" if over == 0 else (f"over by {over}" if over > 0 else f"under by {-over}")
         other = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in r["other"].items()) or "—"
+        if r.get("provider_requests"):
+            other += f"; sandbox provider's own: {r['provider_requests']} (not counted)"
         if not r["stable"]:
             verdict += " (runs differed)"
         body.append(

@@ -62,6 +62,18 @@ class Stack:
         self.functions = functions(resolver.template, resolver)
         self.context = FakeContext()
 
+    def provider_side(self, call: Any) -> bool:
+        """Whether ``call`` is the sandbox provider's own (its table or webhook queue), not the service's."""
+        if not hasattr(self, "_provider_names"):
+            self._provider_names = {
+                self.name(lid) for lid in self.resolver.template["Resources"] if lid.startswith("Sandbox")
+            }
+        p = call.params
+        names = {p.get("TableName"), p.get("QueueUrl")}
+        names |= {a.get("TableName") for e in p.get("TransactItems", []) for a in e.values()}
+        names |= set(p.get("RequestItems", {}))
+        return bool(names & self._provider_names)
+
     def name(self, logical_id: str) -> str:
         return str(self.resolver.ref(logical_id))
 
