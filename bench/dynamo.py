@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.common import Section, command, table
-from bench.operations import Driver, available, operations
+from bench.operations import Driver, available, operations, set_up
 from bench.recorder import Tally
 from bench.stack import stack
 
@@ -30,19 +30,36 @@ def measure() -> dict[str, Any]:
                 continue
             tallies, provider = [], Tally()
             for call in op.prepare(driver, SAMPLES):
+                set_up(call)
                 with s.recorder.capture() as calls:
                     call()
                 tallies.append(Tally([c for c in calls if not s.provider_side(c)]))
                 provider = Tally([c for c in calls if s.provider_side(c)])
             last = tallies[-1]
+            base = Tally()
+            if op.baseline is not None:
+                empty = op.baseline(driver)
+                set_up(empty)
+                with s.recorder.capture() as calls:
+                    empty()
+                base = Tally([c for c in calls if not s.provider_side(c)])
+
+            def per(value: float, baseline: float) -> float:
+                return (value - baseline) / op.per  # noqa: B023  # op of this iteration
+
+            other = {
+                k: per(v, base.requests.get(k, 0)) for k, v in last.requests.items() if not k.startswith("dynamodb.")
+            }
             rows[op.name] = {
-                "provider_requests": provider.count(),
-                "requests": last.count("dynamodb"),
-                "sequence": last.describe(),
-                "read_units": last.read_units,
-                "write_units": last.write_units,
-                "index_write_units": last.index_write_units,
-                "other": dict(sorted((k, v) for k, v in last.requests.items() if not k.startswith("dynamodb."))),
+                "provider_requests": provider.count() / op.per,
+                "requests": per(last.count("dynamodb"), base.count("dynamodb")),
+                "sequence": last.describe()
+                if op.per == 1
+                else f"a run over {op.per}: {last.describe()}; a run over none: {base.describe()}",
+                "read_units": per(last.read_units, base.read_units),
+                "write_units": per(last.write_units, base.write_units),
+                "index_write_units": per(last.index_write_units, base.index_write_units),
+                "other": dict(sorted(other.items())),
                 "stable": len({t.describe() for t in tallies}) == 1,
                 "minimum": op.minimum,
                 "why": op.why,
@@ -59,26 +76,26 @@ def report(figures: dict[str, Any]) -> str:
             )
             continue
         over = r["requests"] - r["minimum"]
-        verdict = "at minimum" if over == 0 else (f"over by {over}" if over > 0 else f"under by {-over}")
-        other = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in r["other"].items()) or "—"
+        verdict = "at minimum" if abs(over) < 1e-9 else (f"over by {over:g}" if over > 0 else f"under by {-over:g}")
+        other = ", ".join(f"{k.split('.', 1)[1]} {v:g}" for k, v in r["other"].items() if v) or "—"
         if r.get("provider_requests"):
-            other += f"; sandbox provider's own: {r['provider_requests']} (not counted)"
+            other += f"; sandbox provider's own: {r['provider_requests']:g} (not counted)"
         if not r["stable"]:
             verdict += " (runs differed)"
         body.append(
             [
                 name,
-                r["requests"],
+                f"{r['requests']:g}",
                 r["sequence"],
                 f"{r['read_units']:g}",
                 f"{r['write_units']:g}",
                 other,
-                r["minimum"],
+                f"{r['minimum']:g}",
                 verdict,
             ]
         )
     why = "\n".join(
-        f"- **{name}** (minimum {r['minimum']}): {r['why']}" for name, r in figures["rows"].items() if "why" in r
+        f"- **{name}** (minimum {r['minimum']:g}): {r['why']}" for name, r in figures["rows"].items() if "why" in r
     )
     return "\n".join(
         [

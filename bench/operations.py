@@ -167,13 +167,34 @@ class Driver:
 
 
 @dataclass(frozen=True)
+class Staged:
+    """A call whose set-up runs, unmeasured, just before it (the sweeper's due orders)."""
+
+    setup: Callable[[], Any]
+    run: Callable[[], Any]
+
+    def __call__(self) -> Any:
+        return self.run()
+
+
+def set_up(call: Call) -> None:
+    setup = getattr(call, "setup", None)
+    if setup is not None:
+        setup()
+
+
+@dataclass(frozen=True)
 class Operation:
     name: str
     functions: tuple[str, ...]  # template logical ids the operation needs
     prepare: Callable[[Driver, int], list[Call]]
-    minimum: int  # DynamoDB requests the design needs at the least
+    minimum: float  # DynamoDB requests the design needs at the least (per unit)
     why: str  # what those requests are and why no fewer will do
     warm: bool = True  # measured on the warm path (per-request API operations)
+    # Batch operations: each call handles ``per`` units; ``baseline`` makes the same call over none,
+    # and section 2 reports (call - baseline) / per.
+    per: int = 1
+    baseline: Callable[[Driver], Call] | None = None
 
 
 def _register(d: Driver, n: int) -> list[Call]:
@@ -263,9 +284,9 @@ IDENTITY = [
 
 def operations() -> list[Operation]:
     """Every operation the bench knows, identity first, then orders and the scheduled jobs."""
-    from bench.orders_ops import ORDERS
+    from bench.orders_ops import JOBS, ORDERS
 
-    return [*IDENTITY, *ORDERS]
+    return [*IDENTITY, *ORDERS, *JOBS]
 
 
 def available(stack: Stack, operation: Operation) -> bool:

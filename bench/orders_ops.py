@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
-from bench.operations import Call, Driver, FlowError, Operation, User, expect
+from bench.operations import Call, Driver, FlowError, Operation, Staged, User, expect
 
 
 def _key(user: User) -> bytes:
@@ -50,9 +50,11 @@ def create_order(d: Driver, user: User, **fields: Any) -> dict[str, Any]:
 
 
 def _webhook_secret(d: Driver) -> bytes:
-    arn = d.stack.name("SandboxWebhookSecret")
-    value = d.stack.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-    return str(json.loads(value)["webhook_secret"]).encode()
+    """The sandbox's webhook secret of the stage paycore points at (read as the provider would)."""
+    from paycore.sandbox.webhooks import webhook_secret
+
+    with d.stack.recorder.paused():
+        return webhook_secret()
 
 
 def paid_webhook(order: dict[str, Any]) -> bytes:
@@ -171,19 +173,21 @@ def report(d: Driver, day: str | None = None) -> dict[str, Any]:
 SWEEP_BATCH = 5
 
 
-def _sweep(d: Driver, n: int) -> list[Call]:
-    """One call = one sweeper run over SWEEP_BATCH expired orders; section 2 divides by the batch."""
-
+def _sweep_over(d: Driver, k: int) -> Staged:
     def run() -> None:
         result = sweep(d)
-        if not isinstance(result, dict):
-            raise FlowError(f"the sweeper answered {result!r}")
+        if result.get("expired", 0) < k:
+            raise FlowError(f"the sweeper expired {result.get('expired')} of {k} due orders: {result}")
 
-    calls = []
-    for _ in range(n):
-        calls.append(lambda: (expired_orders(d, SWEEP_BATCH), None)[1])
-        calls.append(run)
-    return calls
+    return Staged(setup=lambda: expired_orders(d, k), run=run)
+
+
+def _sweep(d: Driver, n: int) -> list[Call]:
+    return [_sweep_over(d, SWEEP_BATCH) for _ in range(n)]
+
+
+def _report(d: Driver, n: int) -> list[Call]:
+    return [lambda: report(d) for _ in range(n)]
 
 
 ORDERS = [
@@ -220,5 +224,35 @@ ORDERS = [
         "the provider's answer on the refund. Over it: the session read (as for create order), a read of the "
         "refund before the transaction (whose put is conditioned on it not existing anyway), and reads of the "
         "refund and the order to build the answer after writes whose results were known.",
+    ),
+]
+
+JOBS = [
+    Operation(
+        "sweep per expired order",
+        ("SweeperFunction", "OrdersFunction"),
+        _sweep,
+        2,
+        "per order found due: a consistent read of the order (the index is eventually consistent) and one "
+        "TransactWriteItems moving it pending to expired with its history and counters, conditioned on its "
+        "state; the provider is asked in between. The index pages (a Query per shard, 8 shards, for the due "
+        "orders and again for the overdue ones) are shared by the whole run, so the figure is (a run over "
+        f"{SWEEP_BATCH} minus an empty run) divided by {SWEEP_BATCH}. Over it: expire_order reads the order "
+        "again right after the sweeper read it, and the order is read once more after the commit to build the "
+        "order.expired event, which the committed change already describes.",
+        warm=False,
+        per=SWEEP_BATCH,
+        baseline=lambda d: _sweep_over(d, 0),
+    ),
+    Operation(
+        "daily report",
+        ("StatsFunction",),
+        _report,
+        6,
+        "one Query of the day's counters per UTC date the local day touches (one here, REPORT_TIMEZONE=UTC; two "
+        "elsewhere), one Query of the day's anomalies per registered provider (4: alipay, sandbox, stripe, "
+        "wechatpay), and one conditional put of the report; the ops topic gets it in one SNS publish. "
+        "Nothing grows with the number of orders.",
+        warm=False,
     ),
 ]

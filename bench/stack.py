@@ -46,9 +46,10 @@ class FakeContext:
     memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench"
     aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+    remaining_ms: int = 10_000  # the function's whole Timeout, set per invocation
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return self.remaining_ms
 
 
 class Stack:
@@ -86,10 +87,71 @@ class Stack:
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         self.context.aws_request_id = str(uuid.uuid4())
+        self.context.remaining_ms = self.functions[logical_id].timeout * 1000
         return self.handler(logical_id)(event, self.context)
 
     def client(self, service: str) -> Any:
         return self.session.client(service, region_name=REGION)
+
+
+@contextmanager
+def item_level_transactions() -> Iterator[None]:
+    """Make moto's TransactWriteItems cost what DynamoDB's does: nothing that grows with the table.
+
+    moto 5.2.5 deep-copies every table a transaction touches, to restore it if the transaction is
+    cancelled (moto/dynamodb/models/__init__.py): each transaction costs time and memory in proportion
+    to the whole table, which made a 100,000-order table take minutes per sweep and gigabytes. Here
+    the items the transaction names are saved instead and put back on a cancellation; that is all
+    moto's rollback amounts to, since a transaction changes no other item.
+    """
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    class NoTableCopy:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for entry in transact_items:
+            _, action = next(iter(entry.items()))
+            name = action.get("TableName")
+            if name not in backend.tables:
+                continue
+            table = backend.tables[name]
+            source = action.get("Item") or action.get("Key") or {}
+            key = {a: source[a] for a in (table.hash_key_attr, table.range_key_attr) if a and a in source}
+            try:
+                item = backend.get_item(name, key)
+            except Exception:  # noqa: S112  # a malformed key: moto answers it properly below
+                continue
+            saved.append((name, key, None if item is None else copy.deepcopy(item.to_json()["Attributes"])))
+        try:
+            original(backend, transact_items)
+        except Exception:
+            for name, key, item in saved:
+                if item is not None:
+                    backend.put_item(name, item)
+                elif backend.get_item(name, key) is not None:
+                    backend.delete_item(name, key)
+            raise
+
+    saved_copy = models.copy
+    models.copy = NoTableCopy()  # type: ignore[assignment]
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        models.copy = saved_copy
+        models.DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
 
 
 def reset_paycore() -> None:
@@ -120,6 +182,7 @@ def stack(*, mirror: bool = False) -> Iterator[Stack]:
     with ExitStack() as cleanup:
         cleanup.callback(_restore_env, saved)
         cleanup.enter_context(mock_aws())
+        cleanup.enter_context(item_level_transactions())
         session = boto3.session.Session()
         resolver = provision(session, stage=STAGE, region=REGION)
         prepare_identity(session, resolver)

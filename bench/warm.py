@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from bench.common import Section, command, percentile, ratio, table
-from bench.operations import Driver, available, operations
+from bench.operations import Driver, available, operations, set_up
 from bench.stack import stack
 
 
@@ -39,6 +39,9 @@ def measure(calls: int) -> dict[str, Any]:
             replayer.run(replayer.prepare(setup))
             handler_ms, bare_ms, requests = [], [], 0
             for i, call in enumerate(ready):
+                with recorder.capture() as setup:
+                    set_up(call)
+                replayer.run(replayer.prepare(setup))
                 with recorder.capture() as made:
                     started = time.perf_counter()
                     call()
