@@ -24,6 +24,8 @@ ORDER = ["coldstart", "dynamo", "growth", "warm", "cost", "load"]
 # Run order: the sections that others read first, the long cold-start rounds last but one.
 RUN_ORDER = ["dynamo", "warm", "cost", "growth", "load", "coldstart"]
 DOC = ROOT / "docs" / "performance.md"
+# What was changed or left because of these figures: written by hand, kept between runs.
+FINDINGS = Path(__file__).with_name("FINDINGS.md")
 
 HEADER = """# Performance
 
@@ -71,6 +73,8 @@ def write_doc(ran: list[str]) -> Path:
     parts = [
         HEADER.format(when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), machine=machine(), sections=", ".join(ran))
     ]
+    if FINDINGS.exists():
+        parts.append(FINDINGS.read_text(encoding="utf-8"))
     for name in ORDER:
         path = RESULTS / f"{name}.md"
         if path.exists():
@@ -86,7 +90,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples: a check that everything runs")
     parser.add_argument("--only", default="", help=f"comma-separated sections of {', '.join(ORDER)}")
     parser.add_argument("--calls", type=int, default=None, help="warm-path calls per operation (1000; quick 200)")
-    parser.add_argument("--runs", type=int, default=None, help="cold-start rounds (11; quick 5)")
+    parser.add_argument("--runs", type=int, default=None, help="cold-start rounds (10; quick 5)")
     args = parser.parse_args()
     chosen = [s for s in args.only.split(",") if s] or RUN_ORDER
     chosen = [s for s in RUN_ORDER if s in chosen] + [s for s in chosen if s not in RUN_ORDER]

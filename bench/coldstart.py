@@ -350,7 +350,7 @@ def report(figures: dict[str, Any], sizes: dict[str, Any] | None) -> str:
 
 
 def run(quick: bool, runs: int | None = None) -> Section:
-    figures = measure(runs or (5 if quick else 11))
+    figures = measure(runs or (5 if quick else 10))
     sizes = package_sizes()
     figures["sizes"] = sizes
     return Section("coldstart", "1. Cold start and package size", report(figures, sizes), figures)

@@ -77,9 +77,11 @@ def flow() -> list[Step]:
     ]
 
 
-def _lambda_cost(ms: float, memory_mb: int) -> float:
-    billed = math.ceil(ms)  # Lambda bills duration per 1 ms
-    return billed / 1000 * memory_mb / 1024 * PRICES["lambda_gb_s_arm"][0] + PRICES["lambda_request"][0]
+def _lambda_cost(ms: float, memory_mb: int, *, invocation: bool = True) -> float:
+    """An invocation of ``ms`` (billed per 1 ms), or, ``invocation=False``, a share of one run's duration."""
+    billed = math.ceil(ms) if invocation else ms
+    request = PRICES["lambda_request"][0] if invocation else 0.0
+    return billed / 1000 * memory_mb / 1024 * PRICES["lambda_gb_s_arm"][0] + request
 
 
 _OTHER = {
@@ -103,15 +105,21 @@ def compute() -> dict[str, Any]:
     totals = {"rest": 0.0, "http": 0.0}
     auth_ms = warm["rows"].get("authorize", {}).get("handler_p50")
     auth_dynamo = dynamo["rows"].get("authorize", {})
+    growth = load_figures("growth") or {}
+    # The scheduled jobs are not on the warm path: their durations come from section 3 (small table).
+    job_ms = {}
+    if "sweep_ms" in growth:
+        job_ms["sweep per expired order"] = (growth["sweep_ms"] - growth["empty_sweep_ms"]) / growth["due"]
+        job_ms["daily report"] = growth["report_ms"]
     for step in flow():
         counts = dynamo["rows"].get(step.operation, {})
-        timing = warm["rows"].get(step.operation, {})
-        ms = timing.get("handler_p50", counts.get("handler_ms"))
+        ms = warm["rows"].get(step.operation, {}).get("handler_p50", job_ms.get(step.operation))
         if "requests" not in counts or ms is None:
             missing.append(step.operation)
             continue
         per = step.per_payment * 1e6  # per million payments
-        lam = _lambda_cost(ms, memory.get(step.function, 512))
+        per_run = step.operation == "sweep per expired order"  # a share of a run, not an invocation
+        lam = _lambda_cost(ms, memory.get(step.function, 512), invocation=not per_run)
         ddb = counts["write_units"] * PRICES["ddb_wru"][0] + counts["read_units"] * PRICES["ddb_rru"][0]
         other = sum(n * PRICES[_OTHER[k]][0] for k, n in counts.get("other", {}).items() if k in _OTHER)
         if step.bearer and auth_ms is not None and "read_units" in auth_dynamo:
@@ -137,7 +145,6 @@ def compute() -> dict[str, Any]:
     secrets = [r for r in template["Resources"].values() if r["Type"] == "AWS::SecretsManager::Secret"]
     fixed = {"secrets at rest (a month)": len(secrets) * PRICES["secret_month"][0]}
     # The sweeper runs every 5 minutes whatever the volume; an empty run's duration comes from section 3.
-    growth = load_figures("growth") or {}
     if "empty_sweep_ms" in growth:
         run_cost = PRICES["scheduler_run"][0] + _lambda_cost(
             growth["empty_sweep_ms"], memory.get("SweeperFunction", 512)

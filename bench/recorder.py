@@ -38,6 +38,7 @@ class Call:
     operation: str
     params: dict[str, Any]
     seconds: float = 0.0
+    overhead: float = 0.0  # seconds the recorder itself spent on this call (item reads, metering)
     error: str | None = None
     read_units: float = 0.0
     write_units: float = 0.0  # table and index units together
@@ -98,6 +99,9 @@ class Recorder:
         self._local = threading.local()
         self._original: Any = None
         self._raw: Any = None
+        # Off, the recorder only counts and times requests: no item reads, no capacity units (the
+        # warm path times handlers and must not time the recorder's metering with them).
+        self.metering = True
 
     # ------------------------------------------------------------ installation
     def install(self) -> None:
@@ -152,12 +156,14 @@ class Recorder:
     def _before_build(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         if not self._active():
             return
+        started = time.perf_counter()
         service = model.service_model.service_name
         call = Call(service=service, operation=model.name, params=copy.deepcopy(params))
         state: dict[str, Any] = {"call": call}
-        if service == "dynamodb":
+        if service == "dynamodb" and self.metering:
             state["before"] = {target: self._item(*target) for target in self._write_targets(call)}
         context["bench"] = state
+        call.overhead = time.perf_counter() - started
 
     def _before_call(self, context: dict[str, Any], **_: Any) -> None:
         if "bench" in context:
@@ -168,12 +174,14 @@ class Recorder:
         if state is None:
             return
         call: Call = state["call"]
-        call.seconds = time.perf_counter() - state.get("started", time.perf_counter())
+        ended = time.perf_counter()
+        call.seconds = ended - state.get("started", ended)
         error = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
         call.error = error or None
-        if call.service == "dynamodb":
+        if call.service == "dynamodb" and self.metering:
             with self.paused():
                 self._meter(call, state.get("before", {}), parsed)
+        call.overhead += time.perf_counter() - ended
         for sink in self._sinks:
             sink.append(call)
 

@@ -117,3 +117,35 @@ def test_replay_on_mirror_tables_meets_the_same_conditions(recorder: Recorder) -
     assert replayed == []  # replays are not recorded
     mirrored = ddb.get_item(TableName="t-mirror", Key={"pk": {"S": "a"}})
     assert mirrored["Item"] == {"pk": {"S": "a"}}
+
+
+def test_a_cancelled_transaction_leaves_the_items_it_named_as_they_were() -> None:
+    from bench.stack import item_level_transactions
+
+    with mock_aws(), item_level_transactions():
+        ddb = boto3.client("dynamodb", region_name=REGION)
+        _table(ddb, "t")
+        ddb.put_item(TableName="t", Item={"pk": {"S": "kept"}, "n": {"N": "1"}})
+        with pytest.raises(ClientError, match="TransactionCanceled"):
+            ddb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "t", "Item": {"pk": {"S": "new"}}}},
+                    {
+                        "Update": {
+                            "TableName": "t",
+                            "Key": {"pk": {"S": "kept"}},
+                            "UpdateExpression": "SET n = :2",
+                            "ExpressionAttributeValues": {":2": {"N": "2"}},
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": "t",
+                            "Key": {"pk": {"S": "absent"}},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "new"}})
+        assert ddb.get_item(TableName="t", Key={"pk": {"S": "kept"}})["Item"]["n"] == {"N": "1"}
