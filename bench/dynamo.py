@@ -55,7 +55,7 @@ def measure() -> dict[str, Any]:
                 "requests": per(last.count("dynamodb"), base.count("dynamodb")),
                 "sequence": last.describe()
                 if op.per == 1
-                else f"a run over {op.per}: {last.describe()}; a run over none: {base.describe()}",
+                else f"a run over {op.per}: {last.summary()}; a run over none: {base.summary()}",
                 "read_units": per(last.read_units, base.read_units),
                 "write_units": per(last.write_units, base.write_units),
                 "index_write_units": per(last.index_write_units, base.index_write_units),

@@ -74,6 +74,14 @@ class Tally:
     def index_write_units(self) -> float:
         return sum(c.index_write_units for c in self.calls)
 
+    def summary(self, service: str = "dynamodb") -> str:
+        """``Query 16, GetItem 15`` style: how many of each operation, in order of first use."""
+        counts: dict[str, int] = {}
+        for c in self.calls:
+            if c.service == service:
+                counts[c.operation] = counts.get(c.operation, 0) + 1
+        return ", ".join(f"{op} {n}" for op, n in counts.items()) or "none"
+
     def describe(self, service: str = "dynamodb") -> str:
         """``GetItem + TransactWriteItems(3)`` style: the operations in order, transactions with their size."""
         parts = []
