@@ -22,7 +22,7 @@ from bench.common import RESULTS, ROOT, Section, machine
 
 ORDER = ["coldstart", "dynamo", "growth", "warm", "cost", "load"]
 # Run order: the sections that others read first, the long cold-start rounds last but one.
-RUN_ORDER = ["dynamo", "warm", "cost", "growth", "load", "coldstart"]
+RUN_ORDER = ["dynamo", "warm", "growth", "cost", "load", "coldstart"]
 DOC = ROOT / "docs" / "performance.md"
 # What was changed or left because of these figures: written by hand, kept between runs.
 FINDINGS = Path(__file__).with_name("FINDINGS.md")
