@@ -224,21 +224,30 @@ def report(figures: dict[str, Any]) -> str:
     if figures["source"] == "bench.simulator":
         doc = figures["document"]
         rows = doc.get("latency", [])
-        calls = sum(int(r.get("count", 0)) for r in rows)
+        calls = int(doc.get("requests") or sum(int(r.get("count", 0)) for r in rows))
+        traffic = float(doc.get("traffic_seconds") or figures["seconds"])
+        held = "held" if doc.get("ok") else "did NOT hold (see the simulator's report)"
         lines = [
-            f"The transaction simulator's `{figures['scenario']}` scenario against a fresh local stack "
-            f"({doc.get('users', '?')} users, concurrency {doc.get('concurrency', '?')}, "
-            f"{doc.get('planned_orders', '?')} orders; invariants {'held' if doc.get('ok') else 'BROKE'}): "
-            f"{calls} API calls in {figures['seconds']:.0f} s of run, start-up and checks included "
-            f"({calls / figures['seconds']:.1f} calls/s at the least).",
+            f"The transaction simulator's `{figures['scenario']}` scenario (docs/simulator.md) against a fresh "
+            f"local stack: {doc.get('users', '?')} users, concurrency {doc.get('concurrency', '?')}, "
+            f"{doc.get('planned_orders', '?')} orders planned; every invariant {held}. {calls} requests in "
+            f"{traffic:.0f} s of traffic: **{calls / traffic:.1f} requests/s**; the whole run, stack start and "
+            f"checks included, took {figures['seconds']:.0f} s.",
             "",
             table(
-                ["endpoint", "calls", "p50 ms", "p95 ms", "p99 ms"],
+                ["endpoint", "calls", "p50 ms", "p95 ms", "p99 ms", "max ms"],
                 [
-                    [r.get("endpoint", "?"), r.get("count", 0), r.get("p50_ms"), r.get("p95_ms"), r.get("p99_ms")]
+                    [
+                        r.get("endpoint", "?"),
+                        r.get("count", 0),
+                        r.get("p50_ms"),
+                        r.get("p95_ms"),
+                        r.get("p99_ms"),
+                        r.get("max_ms", ""),
+                    ]
                     for r in rows
                 ],
-                align="lrrrr",
+                align="lrrrrr",
             ),
         ]
         rerun = (
