@@ -15,7 +15,7 @@ CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install run test test-unit test-integration test-e2e lint format validate checkov bandit audit build deploy seed keys simulate clean openapi fuzz
+.PHONY: help install run test test-unit test-integration test-e2e lint format validate checkov bandit audit build deploy seed keys simulate clean openapi fuzz bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -101,6 +101,12 @@ build: $(STAMP) ## sam build for arm64 (needs a python3.13 interpreter; found th
 	echo "sam build with $$PY313"; \
 	PATH="$$(dirname $$PY313):$$PATH" SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build --template template.yaml --parallel --cached
 
+# `make bench` builds first (package sizes); a build that cannot run (no python3.13) is reported, not fatal.
+BENCH_ARGS ?=
+bench: $(STAMP) ## benchmarks -> docs/performance.md (10-15 min; QUICK=1 for a short pass; BENCH_ARGS="--only warm")
+	-@$(MAKE) --no-print-directory build
+	PYTHONPATH=layers/paycore:. $(PY) -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
+
 deploy: build ## sam deploy --config-env $(ENV) (dev or prod; needs AWS credentials)
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam deploy --config-env $(ENV)
 
@@ -117,5 +123,5 @@ simulate: $(RUN_STAMP) ## drive a scenario's traffic and check the money: make s
 	PYTHONPATH=layers/paycore:. $(PY) -m bench.simulator --scenario $(SCENARIO) $(if $(BASE_URL),--base-url $(BASE_URL)) $(SIM_ARGS)
 
 clean: ## remove build output, caches and the virtualenv
-	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .bench $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

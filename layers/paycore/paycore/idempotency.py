@@ -17,13 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-
-from paycore.data.idempotency import persistence_layer
 from paycore.errors import Conflict, InvalidRequest
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
@@ -38,6 +31,16 @@ def run_once(
     lambda_context: Any = None,
 ) -> dict[str, Any]:
     """Run ``work()`` once per (``operation``, ``key``); ``payload`` must match on every repeat."""
+    # Imported on first use: Powertools' idempotency utility is a large import that only the
+    # state-changing routes need, so the read routes' cold starts skip it (docs/performance.md).
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    from paycore.data.idempotency import persistence_layer
+
     config = IdempotencyConfig(
         event_key_jmespath="key",
         payload_validation_jmespath="payload",

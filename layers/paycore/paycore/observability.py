@@ -113,7 +113,12 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=RedactingFormatter(), utc=True)
 metrics = Metrics()
-tracer = Tracer()
+# Patched at init: botocore and PynamoDB, the clients every function calls AWS through. Tracer()
+# would patch every library X-Ray supports that is installed, and so import `requests` (and
+# sqlite3) into every function's cold start: about a fifth of a second of compiling on Lambda, where
+# the layer has no bytecode (docs/performance.md). `requests` is patched where it is used, when the
+# Stripe adapter imports its library (paycore.providers.stripe_provider).
+tracer = Tracer(patch_modules=("botocore", "pynamodb"))
 
 
 class Metric(StrEnum):

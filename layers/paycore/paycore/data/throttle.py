@@ -44,12 +44,27 @@ def _condition_failed(exc: UpdateError | PutError) -> bool:
 
 
 def reserve_attempt(key: str, *, limit: int, window_seconds: int, now: int) -> Reservation:
-    """Count one attempt for ``key``; refused once ``limit`` attempts fall in the current window."""
+    """Count one attempt for ``key``; refused once ``limit`` attempts fall in the current window.
+
+    The first write tries to open a new window, because that is the common case: a success clears
+    the key, so most attempts find no window (one request, where trying the live window first took
+    three: a failed update, a read and the put). Within a live window the second write counts the
+    attempt; only a full window is read, for its end (docs/performance.md, "DynamoDB work").
+    """
     model = _model()
     cutoff = now - window_seconds
     for _ in range(3):
         try:
-            # The common case: a live window with room left (update returns the item's new state).
+            # No window, or an expired one: start a new window with this attempt.
+            model(throttle_key=key, window_started_at=now, attempts=1, expires_at=now + window_seconds).save(
+                condition=model.throttle_key.does_not_exist() | (model.window_started_at <= cutoff)
+            )
+            return Reservation(True, now + window_seconds)
+        except PutError as exc:
+            if not _condition_failed(exc):
+                raise
+        try:
+            # A live window: count against it if it has room (update returns the item's new state).
             item = model(throttle_key=key)
             item.update(
                 actions=[model.attempts.add(1)],
@@ -66,16 +81,7 @@ def reserve_attempt(key: str, *, limit: int, window_seconds: int, now: int) -> R
         if current is not None and int(current.window_started_at) > cutoff:
             # A live window that is full.
             return Reservation(False, int(current.window_started_at) + window_seconds)
-        try:
-            # No window, or an expired one: start a new window with this attempt.
-            model(throttle_key=key, window_started_at=now, attempts=1, expires_at=now + window_seconds).save(
-                condition=model.throttle_key.does_not_exist() | (model.window_started_at <= cutoff)
-            )
-            return Reservation(True, now + window_seconds)
-        except PutError as exc:
-            if not _condition_failed(exc):
-                raise
-            # Another request started the window first: count against it.
+        # The window ended or was cleared between the writes: try again.
     return Reservation(False, now + window_seconds)
 
 

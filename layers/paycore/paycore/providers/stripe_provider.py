@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from paycore import money
 from paycore.config import provider_settings
 from paycore.errors import ConfigurationError
+from paycore.observability import tracer
 from paycore.providers.accounts import AccountSource, ChannelAccounts, ProviderAccount
 from paycore.providers.base import (
     CallbackAck,
@@ -134,6 +135,9 @@ class StripeProvider:
         if self._client is None or self._client[0] != cache_key:
             import stripe
 
+            # Stripe calls through `requests`: trace it from here on (paycore.observability
+            # patches only the AWS clients at init).
+            tracer.patch(modules=("requests",))
             client = stripe.StripeClient(
                 api_key,
                 base_addresses={"api": account.api_base},
