@@ -40,6 +40,19 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"environment variable {name} must be a number, got {raw!r}") from exc
+    if not minimum <= value <= maximum:
+        raise ConfigurationError(f"environment variable {name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class AwsSettings:
     """Where AWS clients connect. ``endpoint_url`` is set only on the local stack and in tests."""
@@ -293,6 +306,35 @@ def sandbox_callback_base_url() -> str:
     return _required(os.environ, "SANDBOX_CALLBACK_BASE_URL").rstrip("/")
 
 
+@dataclass(frozen=True)
+class RouterSettings:
+    """The channel router (docs/routing.md): its state table and the policy's tunable parameters.
+
+    The defaults are :class:`paycore.routing.policy.RouterConfig`'s (chosen by the offline
+    evaluation, docs/routing-tuning.md); a stage overrides them through template parameters.
+    """
+
+    table: str
+    half_life_seconds: int
+    epsilon: float
+    objective: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RouterSettings:
+        from paycore.routing.policy import OBJECTIVES, RouterConfig
+
+        defaults = RouterConfig()
+        objective = _optional(env, "ROUTER_OBJECTIVE") or defaults.objective
+        if objective not in OBJECTIVES:
+            raise ConfigurationError(f"environment variable ROUTER_OBJECTIVE must be one of {', '.join(OBJECTIVES)}")
+        return cls(
+            table=_required(env, "ROUTER_TABLE"),
+            half_life_seconds=_int(env, "ROUTER_HALF_LIFE_SECONDS", int(defaults.half_life_seconds), minimum=60),
+            epsilon=_float(env, "ROUTER_EPSILON", defaults.epsilon, minimum=0.0, maximum=0.5),
+            objective=objective,
+        )
+
+
 @lru_cache(maxsize=1)
 def aws_settings() -> AwsSettings:
     return AwsSettings.from_env(os.environ)
@@ -341,3 +383,11 @@ register_cached(identity_settings)
 register_cached(delivery_settings)
 for _reader in (order_settings, nonce_settings, sandbox_settings, sweeper_settings, report_settings):
     register_cached(_reader)
+
+
+@lru_cache(maxsize=1)
+def router_settings() -> RouterSettings:
+    return RouterSettings.from_env(os.environ)
+
+
+register_cached(router_settings)
