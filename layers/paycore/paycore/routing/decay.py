@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# Weights stay below 2**64 (~1.8e19); an outcome from one epoch ago weighs 2**-64 of a new one,
+# Weights stay below 2**32 (~4.3e9); an outcome from one epoch ago weighs 2**-32 of a new one,
 # which is nothing, so a rebase loses no information that matters.
-EPOCH_HALF_LIVES = 64
+EPOCH_HALF_LIVES = 32
 
 
 def epoch_for(t: float, half_life: float) -> int:
