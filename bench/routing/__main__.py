@@ -28,8 +28,8 @@ from paycore.routing.policy import RouterConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-TUNING_SEEDS = (1, 2, 3, 4, 5)
-REPORT_SEEDS = tuple(range(101, 111))
+TUNING_SEEDS = (1, 2, 3)
+REPORT_SEEDS = tuple(range(101, 107))
 POLICIES = ("static", "round_robin", "router", "oracle")
 MOVE_OFF_BOUND = 200  # the issue's target: fewer than 200 transactions to move >= 80% off a failed channel
 
@@ -87,13 +87,12 @@ def _count(value: int | None) -> float:
 
 
 def tuning_grid() -> list[RouterConfig]:
-    grid = [
+    """Half-life (how fast the router forgets) against sharpness (how much it trusts its counts)."""
+    return [
         RouterConfig(half_life_seconds=h, sharpness=k, epsilon=0.02)
         for h in (1800.0, 3600.0, 7200.0)
-        for k in (1.0, 2.0, 4.0, 8.0)
+        for k in (1.0, 4.0)
     ]
-    grid += [RouterConfig(half_life_seconds=3600.0, sharpness=4.0, epsilon=e) for e in (0.01, 0.05)]
-    return grid
 
 
 def tune(workers: int, seeds: Sequence[int]) -> RouterConfig:

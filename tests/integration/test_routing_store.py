@@ -28,7 +28,7 @@ SEGMENT = "CNY#1e1"
 
 
 @pytest.fixture
-def requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+def requests(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Every DynamoDB operation PynamoDB sends, by name."""
     seen: Counter[str] = Counter()
     original = Connection._make_api_call
@@ -38,7 +38,7 @@ def requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
         return original(self, operation_name, operation_kwargs)
 
     monkeypatch.setattr(Connection, "_make_api_call", counting)
-    yield seen
+    return seen
 
 
 def test_dynamodb_state_matches_the_in_memory_store(aws: AwsStack) -> None:
