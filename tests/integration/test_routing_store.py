@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import threading
 from collections import Counter
 from collections.abc import Iterator
 
@@ -114,8 +115,7 @@ def test_a_new_half_life_converts_the_counts_of_the_moment(aws: AwsStack) -> Non
 def test_outcomes_commute_so_concurrent_writers_need_no_read(aws: AwsStack, requests: Counter[str]) -> None:
     # Given the same 60 outcomes applied in two different orders (as concurrent callbacks would
     # land), Then both items end identical, and no write read anything first: each outcome is one
-    # UpdateItem whose ADDs DynamoDB applies atomically to the item. (A threaded test would test
-    # moto's in-process backend, whose updates are not atomic across threads.)
+    # UpdateItem whose ADDs DynamoDB applies atomically to the item
     rng = random.Random(9)
     outcomes = [(T0 + rng.uniform(0, 600), rng.choice(["paid", "paid", "failed"])) for _ in range(60)]
     shuffled = outcomes[:]
@@ -130,6 +130,25 @@ def test_outcomes_commute_so_concurrent_writers_need_no_read(aws: AwsStack, requ
     assert (one.paid, one.failed, one.version) == (two.paid, two.failed, two.version)
     assert one.s == pytest.approx(two.s, rel=1e-12)
     assert one.f == pytest.approx(two.f, rel=1e-12)
+
+
+def test_concurrent_writers_lose_nothing(aws: AwsStack) -> None:
+    # 8 threads x 10 outcomes on one hot item at once (moto serialises each request, as DynamoDB
+    # applies each UpdateItem atomically): every ADD lands, with no retry and no read
+    def writer(k: int) -> None:
+        for i in range(10):
+            store.record_outcome(SEGMENT, "hot", "paid", T0 + k + i / 100, HOUR)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    item = store.RouterStateItem.get(SEGMENT, "hot")
+    assert (item.paid, item.version) == (80, 80)
+    now = T0 + 20
+    expected = sum(2 ** (-(now - (T0 + k + i / 100)) / HOUR) for k in range(8) for i in range(10))
+    assert store.read_states(SEGMENT, ["hot"], now)["hot"].successes == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.fixture
