@@ -16,7 +16,7 @@ from bench.routing.simulate import run
 
 pytestmark = pytest.mark.unit
 
-SEED = 2024  # neither a tuning seed (1-3) nor a report seed (101-106)
+SEED = 2024  # neither a tuning seed (1-3) nor a report seed (101-105)
 
 
 def test_router_beats_round_robin_when_rates_drift() -> None:

@@ -40,19 +40,6 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float, maximum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"environment variable {name} must be a number, got {raw!r}") from exc
-    if not minimum <= value <= maximum:
-        raise ConfigurationError(f"environment variable {name} must be between {minimum} and {maximum}, got {value}")
-    return value
-
-
 @dataclass(frozen=True)
 class AwsSettings:
     """Where AWS clients connect. ``endpoint_url`` is set only on the local stack and in tests."""
@@ -316,7 +303,7 @@ class RouterSettings:
 
     table: str
     half_life_seconds: int
-    epsilon: float
+    epsilon: float  # from ROUTER_EPSILON_PERMILLE: an integer, as CloudFormation can range-check it
     objective: str
 
     @classmethod
@@ -327,10 +314,13 @@ class RouterSettings:
         objective = _optional(env, "ROUTER_OBJECTIVE") or defaults.objective
         if objective not in OBJECTIVES:
             raise ConfigurationError(f"environment variable ROUTER_OBJECTIVE must be one of {', '.join(OBJECTIVES)}")
+        permille = _int(env, "ROUTER_EPSILON_PERMILLE", round(defaults.epsilon * 1000))
+        if permille > 500:
+            raise ConfigurationError("environment variable ROUTER_EPSILON_PERMILLE must be <= 500")
         return cls(
             table=_required(env, "ROUTER_TABLE"),
             half_life_seconds=_int(env, "ROUTER_HALF_LIFE_SECONDS", int(defaults.half_life_seconds), minimum=60),
-            epsilon=_float(env, "ROUTER_EPSILON", defaults.epsilon, minimum=0.0, maximum=0.5),
+            epsilon=permille / 1000,
             objective=objective,
         )
 
