@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,18 @@ def test_a_zero_propensity_or_no_sample_is_refused() -> None:
     samples, _ = read_log(broken)
     with pytest.raises(ValueError, match="propensity 0"):
         estimate(samples, uniform_target)
+
+
+def test_the_command_line_evaluator_reads_exported_logs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.routing.ips import main
+
+    log = tmp_path / "export.log"
+    log.write_text("\n".join(_log_lines(600, seed=2, probabilities=dict.fromkeys(RATES, 1 / 3))), encoding="utf-8")
+    assert main([str(log), "--epsilon", "0.05"]) == 0
+    out = capsys.readouterr().out
+    assert "540 decisions with an outcome, 60 pending; logged by: logging" in out
+    assert "always a" in out
+    assert "router dts1:h=3600:eps=0.05" in out
+    empty = tmp_path / "empty.log"
+    empty.write_text("nothing here\n", encoding="utf-8")
+    assert main([str(empty)]) == 1

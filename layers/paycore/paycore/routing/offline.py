@@ -14,8 +14,9 @@ the decision id (``paycore.routing.service``). From those records the value of *
   learning", NeurIPS 2015): ``sum(w_k * r_k) / sum(w_k)``: slightly biased, much lower variance.
 
 The context ``x_k`` is the logged record itself (segment, amount, eligible channels, fees and the
-decayed counts), so a variant of the router (another epsilon, half-life at decision time, objective)
-is evaluated by recomputing its probabilities from the logged state (:func:`router_target`).
+decayed counts), so a variant of the router (another epsilon, sharpness, objective or collapse test)
+is evaluated by recomputing its probabilities from the logged state (:func:`router_target`). The
+half-life is already applied to the logged counts, so it cannot be varied this way.
 """
 
 from __future__ import annotations
