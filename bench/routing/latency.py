@@ -110,8 +110,9 @@ def main() -> None:
             counts[operation_name] += 1
             return original(self, operation_name, operation_kwargs)
 
+        two = channels.eligible_channels(1000, "CNY")[:2]  # the channel list: a Query every CHANNELS_CACHE_SECONDS
         Connection._make_api_call = counting  # type: ignore[method-assign]
-        service.route(channels.eligible_channels(1000, "CNY")[:2], 1000, "CNY", decision_id="count")
+        service.route(two, 1000, "CNY", decision_id="count")
         per_decision = dict(counts)
         counts.clear()
         service.observe(order_id="count", channel_id="sandbox", amount=1000, currency="CNY", outcome="paid", at=now)
