@@ -51,11 +51,11 @@ POLICY_FAMILY = "dts1"  # bump when the policy's logic (not only a parameter) ch
 class RouterConfig:
     """The policy's parameters (docs/routing.md, "Tuning", says how the defaults were chosen)."""
 
-    half_life_seconds: float = 3600.0
-    epsilon: float = 0.03
+    half_life_seconds: float = 7200.0
+    epsilon: float = 0.02
     prior_successes: float = 1.0
     prior_failures: float = 1.0
-    sharpness: float = 1.0  # counts weigh this much in the posterior (1 = the plain Beta posterior)
+    sharpness: float = 2.0  # counts weigh this much in the posterior (1 = the plain Beta posterior)
     objective: Objective = "success_rate"
     collapse_alpha: float = 1e-3
     min_failure_run: int = 3
