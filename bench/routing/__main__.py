@@ -90,7 +90,7 @@ def tuning_grid() -> list[RouterConfig]:
     """Half-life (how fast the router forgets) against sharpness (how much it trusts its counts).
 
     A coarser pre-screen on the same tuning seeds (stationary and drifting only; docs/routing.md,
-    "Tuning") left out half-lives of 15 and 30 minutes and sharpness 1 (plain Thompson sampling),
+    "Offline evaluation") left out half-lives of 15 and 30 minutes and sharpness 1 (plain Thompson sampling),
     which were behind on the mean of the two scenarios.
     """
     return [RouterConfig(half_life_seconds=h, sharpness=k, epsilon=0.02) for h in (3600.0, 7200.0) for k in (2.0, 4.0)]

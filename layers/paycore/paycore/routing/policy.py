@@ -49,7 +49,7 @@ POLICY_FAMILY = "dts1"  # bump when the policy's logic (not only a parameter) ch
 
 @dataclass(frozen=True)
 class RouterConfig:
-    """The policy's parameters (docs/routing.md, "Tuning", says how the defaults were chosen)."""
+    """The policy's parameters; docs/routing.md ("Offline evaluation") says how the defaults were chosen."""
 
     half_life_seconds: float = 7200.0
     epsilon: float = 0.02
