@@ -125,3 +125,24 @@ simulate: $(RUN_STAMP) ## drive a scenario's traffic and check the money: make s
 clean: ## remove build output, caches and the virtualenv
 	rm -rf .aws-sam .bench $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# ---------------------------------------------------------------- routing evaluation (docs/routing.md)
+.PHONY: bench-routing bench-routing-tune bench-routing-sensitivity bench-routing-latency
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_ENV   := PYTHONPATH=layers/paycore:.
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench-routing: $(BENCH_STAMP) ## offline routing evaluation, report seeds: docs/routing-results.md and docs/routing.png
+	$(BENCH_ENV) $(PY) -m bench.routing report
+
+bench-routing-tune: $(STAMP) ## router tuning grid on the tuning seeds: docs/routing-tuning.md
+	$(BENCH_ENV) $(PY) -m bench.routing tune
+
+bench-routing-sensitivity: $(STAMP) ## router gain against drift amplitude and traffic rate: docs/routing-sensitivity.md
+	$(BENCH_ENV) $(PY) -m bench.routing sensitivity
+
+bench-routing-latency: $(STAMP) ## DynamoDB requests and in-process latency of a routing decision: docs/routing-latency.md
+	$(BENCH_ENV) $(PY) -m bench.routing.latency

@@ -15,6 +15,7 @@ from paycore import money
 from paycore.config import channel_settings
 from paycore.data import channels as channel_store
 from paycore.errors import InvalidRequest, NotFound
+from paycore.routing import service as routing
 from paycore.schemas.channels import AmountLimits, ChannelList, ChannelOut
 
 
@@ -64,7 +65,7 @@ class Channel:
         low, high = self.limits.get(currency, (1, money.MAX_MINOR_UNITS))
         return low <= amount <= high
 
-    def to_out(self) -> ChannelOut:
+    def to_out(self, score: float | None = None, success_rate: float | None = None) -> ChannelOut:
         return ChannelOut(
             id=self.id,
             name=self.name,
@@ -74,6 +75,8 @@ class Channel:
             methods=list(self.methods),
             limits={cur: AmountLimits(min=low, max=high) for cur, (low, high) in self.limits.items()},
             description=self.description,
+            score=score,
+            success_rate=success_rate,
         )
 
 
@@ -119,9 +122,27 @@ def eligible_channels(amount: int | None, currency: str | None) -> list[Channel]
 
 
 def list_channels(amount: int | None = None, currency: str | None = None) -> ChannelList:
+    """The eligible channels. With an amount and a currency the router ranks the available ones
+    (its probability of choosing each) and recommends the top one; without, priority order."""
     channels = eligible_channels(amount, currency)
-    recommended = next((c.id for c in channels if c.available), None)
-    return ChannelList(channels=[c.to_out() for c in channels], recommended=recommended)
+    available = [c for c in channels if c.available]
+    if amount is None or currency is None or not available:
+        recommended = available[0].id if available else None
+        return ChannelList(channels=[c.to_out() for c in channels], recommended=recommended)
+    scores = {arm.channel_id: arm for arm in routing.rank(available, amount, currency).view.arms}
+    ranked = sorted(available, key=lambda c: -scores[c.id].probability)  # stable: priority breaks ties
+    out = [c.to_out(score=round(scores[c.id].probability, 4), success_rate=round(scores[c.id].mean, 4)) for c in ranked]
+    out += [c.to_out() for c in channels if not c.available]
+    return ChannelList(channels=out, recommended=ranked[0].id)
+
+
+def route_auto(amount: int, currency: str, *, decision_id: str) -> routing.Routed:
+    """The channel for a ``channel: "auto"`` order: the router's draw among the available eligible
+    channels (its decision and propensity are logged); 422 ``no_channel_available`` when none."""
+    available = [c for c in eligible_channels(amount, currency) if c.available]
+    if not available:
+        raise InvalidRequest("No channel accepts this amount and currency now.", code="no_channel_available")
+    return routing.route(available, amount, currency, decision_id=decision_id)
 
 
 def get_channel(channel_id: str) -> Channel:

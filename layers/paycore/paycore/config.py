@@ -293,6 +293,38 @@ def sandbox_callback_base_url() -> str:
     return _required(os.environ, "SANDBOX_CALLBACK_BASE_URL").rstrip("/")
 
 
+@dataclass(frozen=True)
+class RouterSettings:
+    """The channel router (docs/routing.md): its state table and the policy's tunable parameters.
+
+    The defaults are :class:`paycore.routing.policy.RouterConfig`'s (chosen by the offline
+    evaluation, docs/routing-tuning.md); a stage overrides them through template parameters.
+    """
+
+    table: str
+    half_life_seconds: int
+    epsilon: float  # from ROUTER_EPSILON_PERMILLE: an integer, as CloudFormation can range-check it
+    objective: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RouterSettings:
+        from paycore.routing.policy import OBJECTIVES, RouterConfig
+
+        defaults = RouterConfig()
+        objective = _optional(env, "ROUTER_OBJECTIVE") or defaults.objective
+        if objective not in OBJECTIVES:
+            raise ConfigurationError(f"environment variable ROUTER_OBJECTIVE must be one of {', '.join(OBJECTIVES)}")
+        permille = _int(env, "ROUTER_EPSILON_PERMILLE", round(defaults.epsilon * 1000))
+        if permille > 500:
+            raise ConfigurationError("environment variable ROUTER_EPSILON_PERMILLE must be <= 500")
+        return cls(
+            table=_required(env, "ROUTER_TABLE"),
+            half_life_seconds=_int(env, "ROUTER_HALF_LIFE_SECONDS", int(defaults.half_life_seconds), minimum=60),
+            epsilon=permille / 1000,
+            objective=objective,
+        )
+
+
 @lru_cache(maxsize=1)
 def aws_settings() -> AwsSettings:
     return AwsSettings.from_env(os.environ)
@@ -341,3 +373,11 @@ register_cached(identity_settings)
 register_cached(delivery_settings)
 for _reader in (order_settings, nonce_settings, sandbox_settings, sweeper_settings, report_settings):
     register_cached(_reader)
+
+
+@lru_cache(maxsize=1)
+def router_settings() -> RouterSettings:
+    return RouterSettings.from_env(os.environ)
+
+
+register_cached(router_settings)

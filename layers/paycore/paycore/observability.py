@@ -142,6 +142,8 @@ class Metric(StrEnum):
     SWEEPER_ERRORS = "SweeperErrors"
     OVERDUE_PAYMENTS_APPLIED = "OverduePaymentsApplied"
     SWEEPER_BACKLOG_LEFT = "SweeperBacklogLeft"
+    # the channel router (docs/routing.md)
+    ROUTER_UPDATE_FAILED = "RouterUpdateFailed"
     # identity
     USER_REGISTERED = "UserRegistered"
     USER_VERIFIED = "UserVerified"

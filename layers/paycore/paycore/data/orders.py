@@ -118,6 +118,11 @@ class OrderItem(Model):
     created_sk = UnicodeAttribute()
     pending_shard = UnicodeAttribute(null=True)
     pending_expires_at = NumberAttribute(null=True)
+    # Set when the router chose the channel (channel "auto"; docs/routing.md): the segment, the
+    # probability of that choice and the policy's version, for off-policy evaluation.
+    routing_segment = UnicodeAttribute(null=True)
+    routing_propensity = NumberAttribute(null=True)
+    routing_policy = UnicodeAttribute(null=True)
 
     by_user = ByUserIndex()
     by_user_status = ByUserStatusIndex()

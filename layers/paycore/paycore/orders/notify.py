@@ -17,12 +17,32 @@ from botocore.exceptions import BotoCoreError, ClientError
 from paycore.aws import client
 from paycore.config import order_settings
 from paycore.observability import Metric, count, logger
+from paycore.routing import service as routing
 
 SOURCE = "serverless-payments.orders"
 
 
+# Final outcomes the channel router learns from (docs/routing.md, "Outcomes and decision logs").
+ROUTER_OUTCOMES = {"order.paid": "paid", "order.failed": "failed", "order.expired": "expired"}
+
+
 def publish(detail_type: str, detail: dict[str, Any]) -> bool:
-    """Put one domain event on the bus; True when EventBridge accepted it."""
+    """Put one domain event on the bus; True when EventBridge accepted it.
+
+    A final outcome (paid, failed, expired) also goes to the channel router, in-process: like the
+    event, after the transition committed, and best effort (``routing.observe`` never raises; a
+    failure is counted as ``RouterUpdateFailed``).
+    """
+    outcome = ROUTER_OUTCOMES.get(detail_type)
+    if outcome is not None:
+        routing.observe(
+            order_id=detail["order_id"],
+            channel_id=detail["channel"],
+            amount=int(detail["amount"]),
+            currency=detail["currency"],
+            outcome=outcome,
+            at=float(detail["occurred_at"]),
+        )
     entry = {
         "Source": SOURCE,
         "DetailType": detail_type,

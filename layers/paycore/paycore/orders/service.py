@@ -27,6 +27,7 @@ from paycore.orders.signing import sign_order
 from paycore.orders.states import REFUNDABLE, OrderStatus
 from paycore.providers import get_provider
 from paycore.providers.base import PaymentRequest, PaymentStatus, ProviderError
+from paycore.routing.service import Routed
 from paycore.schemas.orders import CreateOrderIn, OrderLine, OrderList, OrderOut, PaymentOut, RefundCreated, RefundIn
 
 MAX_RETRIES = 8
@@ -88,15 +89,13 @@ def _request_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _choose_channel(request: CreateOrderIn) -> channels.Channel:
+def _choose_channel(request: CreateOrderIn, order_id: str) -> tuple[channels.Channel, Routed | None]:
+    """The requested channel, or for ``"auto"`` the router's choice (with its logged decision)."""
     if not money.is_currency(request.currency):
         raise InvalidRequest(f"currency {request.currency!r} is not an ISO 4217 currency code", code="invalid_currency")
     if request.channel == "auto":
-        # Until routing lands: the channel GET /channels recommends for this amount and currency.
-        recommended = channels.list_channels(request.amount, request.currency).recommended
-        if recommended is None:
-            raise InvalidRequest("No channel accepts this amount and currency now.", code="no_channel_available")
-        return channels.get_channel(recommended)
+        routed = channels.route_auto(request.amount, request.currency, decision_id=order_id)
+        return channels.get_channel(routed.channel_id), routed
     found = [c for c in channels.load_channels() if c.id == request.channel]
     if not found:
         raise InvalidRequest(f"unknown channel {request.channel!r}", code="unknown_channel")
@@ -113,7 +112,7 @@ def _choose_channel(request: CreateOrderIn) -> channels.Channel:
             f"amount must be between {low} and {high} {request.currency} minor units on channel {channel.id!r}",
             code="amount_out_of_range",
         )
-    return channel
+    return channel, None
 
 
 def _replay_existing(existing: store.OrderItem, user_id: str, request_hash: str) -> dict[str, Any]:
@@ -151,7 +150,7 @@ def _create(
     existing = store.get_order(order_id)
     if existing is not None:
         return _replay_existing(existing, user_id, request_hash)
-    channel = _choose_channel(request)
+    channel, routed = _choose_channel(request, order_id)
     expires_in = request.expires_in or order_settings().default_expires_in
     expires_at = int(now) + expires_in
     provider = get_provider(channel.provider)
@@ -201,6 +200,9 @@ def _create(
         created_sk=f"{created_ms:013d}#{order_id}",
         pending_shard=store.pending_shard(order_id),
         pending_expires_at=expires_at,
+        routing_segment=routed.segment if routed else None,
+        routing_propensity=routed.propensity if routed else None,
+        routing_policy=routed.policy if routed else None,
     )
     order.signature = sign_order(order)
     history = store.HistoryItem(

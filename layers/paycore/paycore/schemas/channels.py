@@ -19,10 +19,20 @@ class ChannelOut(BaseModel):
     methods: list[str] = Field(description="How the payer pays: qr_code, checkout")
     limits: dict[str, AmountLimits] = Field(description="Accepted amounts per currency")
     description: str | None = None
+    score: float | None = Field(
+        default=None,
+        description="The router's probability of choosing this channel for this payment now "
+        "(given when amount and currency are; docs/routing.md)",
+    )
+    success_rate: float | None = Field(
+        default=None, description="The router's estimate of this channel's recent success rate for such payments"
+    )
 
 
 class ChannelList(BaseModel):
-    channels: list[ChannelOut]
+    channels: list[ChannelOut] = Field(
+        description="Eligible channels; with amount and currency, available ones by the router's score, highest first"
+    )
     recommended: str | None = Field(
         description="The channel id to use for this payment, or null when none is available"
     )

@@ -1,0 +1,169 @@
+"""The routing policy: exact win probabilities, the exploration floor, collapse and recovery, cost."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from paycore.routing.policy import (
+    Arm,
+    ArmState,
+    RouterConfig,
+    evaluate,
+    failure_run_limit,
+    win_probabilities,
+)
+
+pytestmark = pytest.mark.unit
+
+CONFIG = RouterConfig(epsilon=0.03)
+
+
+def _monte_carlo(params: list[tuple[float, float, float]], draws: int, seed: int) -> list[float]:
+    rng = random.Random(seed)
+    wins = [0] * len(params)
+    for _ in range(draws):
+        samples = [v * rng.betavariate(a, b) for a, b, v in params]
+        wins[samples.index(max(samples))] += 1
+    return [w / draws for w in wins]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        [(1, 1, 1), (1, 1, 1), (1, 1, 1)],
+        [(90, 10, 1), (85, 15, 1), (1, 1, 1)],
+        [(900, 100, 1), (880, 120, 1), (850, 150, 1)],
+        [(9000, 1000, 1), (8950, 1050, 1), (2, 2, 1)],
+        [(90, 10, 1.0), (91, 10, 0.994), (30, 5, 1.0)],  # the cost term: values differ
+        [(1.5, 300, 1), (2, 250, 1)],  # rates near 0
+        [(1000, 1.5, 1), (1200, 2, 1), (3, 1, 1)],  # rates near 1
+    ],
+)
+def test_win_probabilities_agree_with_monte_carlo(params: list[tuple[float, float, float]]) -> None:
+    # Given independent Beta posteriors, When the probability that each is the largest is computed
+    # by quadrature, Then it matches 40,000 posterior draws within 0.01 (four times the Monte-Carlo
+    # standard error, <= 0.0025) and sums to 1
+    exact = win_probabilities(params)
+    sampled = _monte_carlo(params, 40_000, seed=7)
+    assert sum(exact) == pytest.approx(1.0)
+    for e, s in zip(exact, sampled, strict=True):
+        assert abs(e - s) < 0.01
+
+
+def test_every_eligible_channel_keeps_the_exploration_floor() -> None:
+    arms = [
+        Arm("a", state=ArmState(successes=5000, failures=100)),
+        Arm("b", state=ArmState(successes=100, failures=5000)),
+        Arm("c", state=ArmState(successes=10, failures=500)),
+    ]
+    view = evaluate(arms, CONFIG)
+    assert sum(a.probability for a in view.arms) == pytest.approx(1.0)
+    for arm in view.arms:
+        assert arm.probability >= CONFIG.epsilon / 3 - 1e-12
+    assert view.ranked()[0].channel_id == "a"
+    assert view.probability("a") == pytest.approx(1 - 2 * CONFIG.epsilon / 3, abs=1e-6)
+
+
+def test_without_data_the_policy_is_uniform() -> None:
+    view = evaluate([Arm("a"), Arm("b")], CONFIG)
+    assert [a.probability for a in view.arms] == pytest.approx([0.5, 0.5], abs=1e-9)
+
+
+def test_one_eligible_channel_is_chosen_with_certainty() -> None:
+    view = evaluate([Arm("only", state=ArmState(0, 50, 50))], CONFIG)
+    assert view.probability("only") == 1.0
+    assert view.choose(0.999).channel_id == "only"
+
+
+def test_choose_inverts_the_cumulative_distribution() -> None:
+    view = evaluate([Arm("a", state=ArmState(900, 100)), Arm("b", state=ArmState(100, 900))], CONFIG)
+    p_a = view.probability("a")
+    assert view.choose(0.0).channel_id == "a"
+    assert view.choose(p_a - 1e-9).channel_id == "a"
+    assert view.choose(p_a + 1e-9).channel_id == "b"
+    with pytest.raises(ValueError, match="no eligible channel"):
+        evaluate([], CONFIG).choose(0.5)
+
+
+def test_a_run_of_failures_eliminates_a_channel_down_to_its_probe_rate() -> None:
+    # Given a channel that succeeds 95% of the time, When it fails n times in a row, where
+    # 0.05 ** n < alpha (n = 3 for alpha = 1e-3), Then it gets only the floor epsilon / K
+    healthy = ArmState(successes=950, failures=50)
+    assert failure_run_limit(healthy, CONFIG) == 3
+    before = ArmState(successes=950, failures=52, failure_run=2)
+    after = ArmState(successes=950, failures=53, failure_run=3)
+    other = Arm("b", state=ArmState(successes=850, failures=150))
+    assert not evaluate([Arm("a", state=before), other], CONFIG).arms[0].eliminated
+    view = evaluate([Arm("a", state=after), other], CONFIG)
+    assert view.arms[0].eliminated
+    assert view.probability("a") == pytest.approx(CONFIG.epsilon / 2)
+    assert view.probability("b") == pytest.approx(1 - CONFIG.epsilon / 2)
+
+
+def test_the_failure_run_needed_grows_as_the_channel_is_usually_worse() -> None:
+    # a channel that fails 40% of the time produces runs of 3 often: it needs a longer run
+    usual = ArmState(successes=600, failures=400)
+    assert failure_run_limit(usual, CONFIG) == 8  # 0.4 ** 8 = 6.6e-4 < 1e-3 < 0.4 ** 7
+    # the run itself does not count as the channel's usual failure rate
+    assert failure_run_limit(ArmState(600, 420, failure_run=20), CONFIG) == 8
+    # bounded both ways
+    assert failure_run_limit(ArmState(10**6, 0), CONFIG) == CONFIG.min_failure_run
+    assert failure_run_limit(ArmState(0, 10**6), CONFIG) == CONFIG.max_failure_run
+
+
+def test_one_success_readmits_an_eliminated_channel() -> None:
+    other = Arm("b", state=ArmState(successes=50, failures=50))
+    recovered = ArmState(successes=901, failures=110, failure_run=0)  # the probe succeeded
+    view = evaluate([Arm("a", state=recovered), other], CONFIG)
+    assert not view.arms[0].eliminated
+    assert view.probability("a") > 0.5
+
+
+def test_when_every_channel_collapsed_thompson_sampling_runs_over_all() -> None:
+    arms = [Arm("a", state=ArmState(10, 40, 30)), Arm("b", state=ArmState(40, 40, 30))]
+    view = evaluate(arms, CONFIG)
+    assert all(a.eliminated for a in view.arms)
+    assert view.probability("b") > view.probability("a") > CONFIG.epsilon / 2
+
+
+def test_net_value_prefers_the_cheaper_of_two_equal_channels() -> None:
+    same = ArmState(successes=9000, failures=1000)
+    arms = [Arm("dear", fee_bps=200, state=same), Arm("cheap", fee_bps=0, state=same)]
+    by_success = evaluate(arms, RouterConfig(objective="success_rate", epsilon=0.0))
+    by_value = evaluate(arms, RouterConfig(objective="net_value", epsilon=0.0))
+    assert by_success.probability("dear") == pytest.approx(0.5, abs=1e-6)
+    assert by_value.probability("cheap") > 0.95  # a 2% fee outweighs posterior noise of ~0.3%
+    assert by_value.arms[0].value == pytest.approx(0.98)
+
+
+def test_sharpness_weighs_counts_more() -> None:
+    arms = [Arm("a", state=ArmState(90, 10)), Arm("b", state=ArmState(85, 15))]
+    plain = evaluate(arms, RouterConfig(epsilon=0.0)).probability("a")
+    sharp = evaluate(arms, RouterConfig(epsilon=0.0, sharpness=4.0)).probability("a")
+    assert 0.5 < plain < sharp < 1.0
+
+
+def test_the_version_names_every_parameter() -> None:
+    version = RouterConfig(half_life_seconds=1800, epsilon=0.05, objective="net_value").version
+    assert version.startswith("dts1:h=1800:eps=0.05")
+    assert "obj=net_value" in version
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"half_life_seconds": 0},
+        {"epsilon": 1.0},
+        {"prior_successes": 0.5},
+        {"sharpness": 0.5},
+        {"objective": "profit"},
+        {"collapse_alpha": 0.0},
+        {"min_failure_run": 5, "max_failure_run": 4},
+        {"quadrature_points": 4},
+    ],
+)
+def test_invalid_configurations_are_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
+        RouterConfig(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,129 @@
+"""Segments, decayed counts kept as scaled sums, and the in-memory store that mirrors DynamoDB's."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from paycore.routing.decay import EPOCH_HALF_LIVES, ScaledCounts, empty, epoch_for, weight
+from paycore.routing.segments import BANDS, Segment, amount_band
+from paycore.routing.state import MemoryStateStore, Outcome
+
+pytestmark = pytest.mark.unit
+
+HOUR = 3600.0
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "band"),
+    [
+        (1, "CNY", "lt1"),  # 0.01 yuan
+        (99, "USD", "lt1"),
+        (100, "USD", "1e0"),  # 1.00 dollar
+        (999, "USD", "1e0"),
+        (1000, "USD", "1e1"),
+        (5000, "JPY", "1e3"),  # JPY has no minor unit
+        (1500, "KWD", "1e0"),  # 1.500 dinar: three decimals
+        (999_999, "CNY", "1e3"),
+        (1_000_000, "CNY", "1e4"),  # 10,000.00 yuan
+        (10**15, "JPY", "ge1e5"),
+    ],
+)
+def test_amount_bands_are_decades_of_major_units(amount: int, currency: str, band: str) -> None:
+    assert amount_band(amount, currency) == band
+    assert band in BANDS
+
+
+def test_the_top_band_starts_at_100000_major_units() -> None:
+    assert amount_band(9_999_999, "CNY") == "1e4"  # 99,999.99 yuan
+    assert amount_band(10_000_000, "CNY") == "ge1e5"  # 100,000.00 yuan
+
+
+def test_segment_key_and_invalid_amounts() -> None:
+    assert Segment.of(12_345, "CNY").key == "CNY#1e2"
+    with pytest.raises(ValueError, match="positive"):
+        amount_band(0, "CNY")
+    with pytest.raises(KeyError):
+        amount_band(100, "XXX")
+
+
+def _naive(events: list[tuple[float, bool]], now: float, half_life: float) -> tuple[float, float]:
+    s = sum(2 ** (-(now - t) / half_life) for t, ok in events if ok)
+    f = sum(2 ** (-(now - t) / half_life) for t, ok in events if not ok)
+    return s, f
+
+
+def test_scaled_sums_equal_the_decayed_counts() -> None:
+    # Given outcomes at various times, When each adds its scaled weight, Then the decayed counts at
+    # any later time equal the direct sum of 2 ** -(age / half-life)
+    half_life = HOUR
+    events = [(1_000.0 + 37.0 * i, i % 3 != 0) for i in range(200)]
+    counts = empty(events[0][0], half_life)
+    for t, ok in events:
+        counts = counts.add(t, ok)
+    for now in (events[-1][0], events[-1][0] + 90.0, events[-1][0] + 5 * HOUR):
+        assert counts.at(now) == pytest.approx(_naive(events, now, half_life), rel=1e-12)
+
+
+def test_one_half_life_halves_the_counts() -> None:
+    counts = ScaledCounts(0, HOUR).add(10.0, True).add(10.0, False)
+    s0, f0 = counts.at(10.0)
+    s1, f1 = counts.at(10.0 + HOUR)
+    assert (s0, f0) == pytest.approx((1.0, 1.0))
+    assert (s1, f1) == pytest.approx((0.5, 0.5))
+
+
+def test_epochs_keep_weights_bounded_and_a_rebase_is_exact() -> None:
+    half_life = 1800.0
+    t = 1_750_000_123.0
+    epoch = epoch_for(t, half_life)
+    assert epoch <= t < epoch + EPOCH_HALF_LIVES * half_life
+    assert 1.0 <= weight(t, epoch, half_life) < 2.0**EPOCH_HALF_LIVES
+    counts = ScaledCounts(epoch, half_life).add(t, True).add(t + 60, False)
+    later = t + 40 * half_life
+    rebased = counts.rebased(epoch_for(later, half_life), half_life, later)
+    assert rebased.epoch > counts.epoch
+    assert rebased.at(later) == pytest.approx(counts.at(later), rel=1e-12)
+
+
+def test_a_new_half_life_starts_from_the_counts_of_the_moment() -> None:
+    counts = ScaledCounts(0, HOUR).add(0.0, True)
+    switched = counts.rebased(0, 2 * HOUR, HOUR)  # at 1 h the count is 0.5
+    assert switched.at(HOUR)[0] == pytest.approx(0.5)
+    assert switched.at(3 * HOUR)[0] == pytest.approx(0.25)  # then it halves every 2 h
+
+
+def test_memory_store_decays_counts_and_tracks_the_failure_run() -> None:
+    store = MemoryStateStore(HOUR)
+    assert store.read("CNY#1e1", ["a"], 0.0) == {}
+    for i in range(4):
+        store.record("CNY#1e1", "a", True, 100.0 + i)
+    for i in range(3):
+        store.record("CNY#1e1", "a", False, 200.0 + i)
+    state = store.read("CNY#1e1", ["a", "b"], 200.0 + HOUR)["a"]
+    assert state.failure_run == 3
+    now = 200.0 + HOUR
+    assert state.successes == pytest.approx(sum(2 ** (-(now - 100.0 - i) / HOUR) for i in range(4)), rel=1e-9)
+    assert state.failures == pytest.approx(sum(2 ** (-(now - 200.0 - i) / HOUR) for i in range(3)), rel=1e-9)
+    store.record("CNY#1e1", "a", True, 300.0)
+    assert store.read("CNY#1e1", ["a"], 300.0)["a"].failure_run == 0
+
+
+def test_memory_store_rebases_across_epochs() -> None:
+    half_life = 60.0
+    store = MemoryStateStore(half_life)
+    store.record("s", "a", True, 10.0)
+    far = 10.0 + EPOCH_HALF_LIVES * half_life * 1.5  # the next epoch
+    store.record("s", "a", True, far)
+    state = store.read("s", ["a"], far)["a"]
+    assert state.successes == pytest.approx(1.0 + 2 ** (-(far - 10.0) / half_life), rel=1e-9)
+    assert math.isfinite(state.successes)
+
+
+def test_outcomes() -> None:
+    assert Outcome("paid").success
+    assert not Outcome("failed").success
+    assert not Outcome("expired").success
+    with pytest.raises(ValueError, match="cancelled"):
+        Outcome("cancelled")
