@@ -232,6 +232,8 @@ class SweeperSettings:
     overdue_after_seconds: int  # a pending order this old gets its provider asked (no webhook yet?)
     overdue_max_queries: int  # provider queries per run for that check (0 turns it off)
     overdue_scan_limit: int  # index items read per shard for that check
+    refund_grace_seconds: int  # a refund pending this long without a provider id is submitted again
+    refund_max_per_run: int  # refunds the reconciler submits per run (0 turns it off)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SweeperSettings:
@@ -241,6 +243,9 @@ class SweeperSettings:
             overdue_after_seconds=_int(env, "SWEEPER_OVERDUE_AFTER_SECONDS", 600, minimum=60),
             overdue_max_queries=_int(env, "SWEEPER_OVERDUE_MAX_QUERIES", 50),
             overdue_scan_limit=_int(env, "SWEEPER_OVERDUE_SCAN_LIMIT", 100, minimum=1),
+            # longer than any function's timeout (120 s), so a submission still in flight has ended
+            refund_grace_seconds=_int(env, "SWEEPER_REFUND_GRACE_SECONDS", 300, minimum=180),
+            refund_max_per_run=_int(env, "SWEEPER_REFUND_MAX_PER_RUN", 25),
         )
 
 

@@ -142,6 +142,7 @@ class Metric(StrEnum):
     SWEEPER_ERRORS = "SweeperErrors"
     OVERDUE_PAYMENTS_APPLIED = "OverduePaymentsApplied"
     SWEEPER_BACKLOG_LEFT = "SweeperBacklogLeft"
+    REFUNDS_RESUBMITTED = "RefundsResubmitted"  # the sweeper's refund reconciler
     # the channel router (docs/routing.md)
     ROUTER_UPDATE_FAILED = "RouterUpdateFailed"
     # identity

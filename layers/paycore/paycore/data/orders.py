@@ -16,7 +16,10 @@ pk                            sk                          what
 Indexes: ``by_user`` (``user_pk``, ``created_sk``) and ``by_user_status`` (``user_status``,
 ``created_sk``) for ``GET /orders``; ``pending_by_expiry`` (``pending_shard``,
 ``pending_expires_at``) is sparse: the two attributes exist only while the order is pending, so
-the sweeper reads exactly the orders it may have to expire.
+the sweeper reads exactly the orders it may have to expire. ``refunds_unsubmitted``
+(``unsubmitted``, ``unsubmitted_at``, keys only) is sparse too: a refund is in it from its
+creation until the provider has its id or the refund is final, so the sweeper's refund
+reconciler reads exactly the refunds whose submission may have been lost.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import QueryError, UpdateError
 from pynamodb.expressions.condition import Condition
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -46,6 +49,9 @@ ORDER_SK = "ORDER"
 EVENT_SK = "EVENT"
 PENDING_SHARDS = 8  # spreads the sparse index's writes; the sweeper queries each shard
 EVENT_MARKER_DAYS = 7  # longer than any provider's retry window (Stripe: 3 days)
+# The one hash key of the sparse refunds_unsubmitted index. One key value takes up to 1,000 index
+# writes a second (DynamoDB's per-partition limit), i.e. 500 refunds a second (2 writes each).
+UNSUBMITTED = "UNSUBMITTED"
 
 
 def order_pk(order_id: str) -> str:
@@ -81,6 +87,15 @@ class PendingByExpiryIndex(GlobalSecondaryIndex["OrderItem"]):  # type: ignore[n
 
     pending_shard = UnicodeAttribute(hash_key=True)
     pending_expires_at = NumberAttribute(range_key=True)
+
+
+class RefundsUnsubmittedIndex(GlobalSecondaryIndex["RefundItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "refunds_unsubmitted"
+        projection = KeysOnlyProjection()
+
+    unsubmitted = UnicodeAttribute(hash_key=True)
+    unsubmitted_at = NumberAttribute(range_key=True)
 
 
 class OrderItem(Model):
@@ -163,8 +178,17 @@ class RefundItem(Model):
     reason = UnicodeAttribute(null=True)
     automatic = BooleanAttribute(default=False)
     provider_refund_id = UnicodeAttribute(null=True)
+    # the payment to refund when it is not the order's own (a late payment under another id)
+    provider_payment_id = UnicodeAttribute(null=True)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
+    # Set while the refund is pending without a provider refund id (the sparse index's keys):
+    # since when, or since the last failed submission. submit_attempts counts the failures.
+    unsubmitted = UnicodeAttribute(null=True)
+    unsubmitted_at = NumberAttribute(null=True)
+    submit_attempts = NumberAttribute(null=True)
+
+    refunds_unsubmitted = RefundsUnsubmittedIndex()
 
 
 class EventMarkerItem(Model):
@@ -369,6 +393,21 @@ def count_pending_due(due_by: int, cap: int) -> int:
     return counted
 
 
+def unsubmitted_refunds(before: int, limit: int) -> list[tuple[str, str]]:
+    """``(order_id, refund_id)`` of at most ``limit`` refunds pending without a provider refund id
+    since ``before`` or earlier, the longest waiting first: one Query of the sparse
+    ``refunds_unsubmitted`` index (keys only, eventually consistent: re-read each refund)."""
+    _bind()
+    try:
+        result = RefundItem.refunds_unsubmitted.query(
+            UNSUBMITTED, RefundItem.unsubmitted_at <= before, limit=limit, page_size=limit
+        )
+        keys = [(item.pk, item.sk) for item in result]
+    except QueryError as exc:
+        raise DataAccessError("could not read the unsubmitted refunds index") from exc
+    return [(pk.removeprefix("ORDER#"), sk.removeprefix("REFUND#")) for pk, sk in keys]
+
+
 # ------------------------------------------------------------------ writes
 
 
@@ -466,9 +505,14 @@ def apply_change(change: OrderChange) -> bool:
 
 def _add_refund(tx: TransactWrite, refund: RefundChange) -> None:
     if refund.create:
-        tx.save(refund.item, condition=RefundItem.pk.does_not_exist())
+        item = refund.item
+        if item.status == "pending" and not item.provider_refund_id:  # into the reconciler's index
+            item.unsubmitted, item.unsubmitted_at = UNSUBMITTED, int(item.created_at)
+        tx.save(item, condition=RefundItem.pk.does_not_exist())
         return
     actions: list[Any] = [getattr(RefundItem, name).set(value) for name, value in refund.fields.items()]
+    if refund.fields.get("status", "pending") != "pending":  # final: out of the reconciler's index
+        actions += _UNSUBMITTED_REMOVED
     condition: Condition = RefundItem.pk.exists()
     if refund.from_status is not None:
         condition &= RefundItem.status == refund.from_status
@@ -492,12 +536,39 @@ def record_event_only(
     return transact("record the provider event", build)
 
 
+_UNSUBMITTED_REMOVED: list[Any] = [RefundItem.unsubmitted.remove(), RefundItem.unsubmitted_at.remove()]
+
+
 def update_refund_provider_id(order_id: str, refund_id: str, provider_refund_id: str) -> None:
-    """Remember the provider's id of a refund (no state change: the id is informative)."""
+    """Remember the provider's id of a refund: the provider has it, so the refund leaves the
+    reconciler's index (no state change: the webhook or the synchronous answer settles it)."""
     _bind()
     item = RefundItem(order_pk(order_id), f"REFUND#{refund_id}")
     try:
-        item.update(actions=[RefundItem.provider_refund_id.set(provider_refund_id)], condition=RefundItem.pk.exists())
+        item.update(
+            actions=[RefundItem.provider_refund_id.set(provider_refund_id), *_UNSUBMITTED_REMOVED],
+            condition=RefundItem.pk.exists(),
+        )
+    except UpdateError as exc:
+        if not is_condition_failure(exc):
+            raise DataAccessError("could not update the refund") from exc
+
+
+def defer_refund_submission(order_id: str, refund_id: str, now: int) -> None:
+    """A submission failed: the refund goes to the back of the reconciler's index (``unsubmitted_at``
+    = now) and its attempts are counted. Only while it is still pending without a provider id."""
+    _bind()
+    item = RefundItem(order_pk(order_id), f"REFUND#{refund_id}")
+    condition = (
+        (RefundItem.status == "pending")
+        & RefundItem.provider_refund_id.does_not_exist()
+        & RefundItem.unsubmitted.exists()
+    )
+    try:
+        item.update(
+            actions=[RefundItem.unsubmitted_at.set(now), RefundItem.submit_attempts.add(1)],
+            condition=condition,
+        )
     except UpdateError as exc:
         if not is_condition_failure(exc):
             raise DataAccessError("could not update the refund") from exc

@@ -15,6 +15,12 @@ Each run (docs/scheduled-jobs.md, "Sweeper"):
    ``SWEEPER_OVERDUE_AFTER_SECONDS`` ago are read from the same index (``pending_expires_at > now``,
    one capped page per shard) and, oldest first, at most ``SWEEPER_OVERDUE_MAX_QUERIES`` of them
    are queried at their provider; a payment reported as paid is applied like its webhook.
+3. **Refunds whose submission was lost.** Refunds pending without a provider refund id for more
+   than ``SWEEPER_REFUND_GRACE_SECONDS`` (the function that recorded one died before the
+   provider's answer was kept, or the provider failed) are read from the sparse
+   ``refunds_unsubmitted`` index (one Query, at most ``SWEEPER_REFUND_MAX_PER_RUN``, the longest
+   waiting first) and submitted again under their own refund id, which every adapter sends as the
+   provider's idempotency key: a submission that did arrive is not repeated.
 
 The run stops taking new orders when less than ``SWEEPER_RESERVE_MS`` of the invocation is left,
 counts what is still due (``SweeperBacklogLeft``), and leaves it to the next run. A provider that
@@ -61,6 +67,7 @@ class SweepResult:
     overdue_checked: int = 0  # provider queries made for the overdue-notification check
     overdue_applied: int = 0  # payments applied because their notification was overdue
     backlog_left: int = 0  # due orders left for the next run (counted up to BACKLOG_COUNT_CAP)
+    refunds_resubmitted: int = 0  # refunds whose lost submission was made again (the provider answered)
     stopped_early: bool = False
     expired_by_channel: Counter[str] = field(default_factory=Counter)  # OrdersExpired by channel
 
@@ -93,6 +100,8 @@ def sweep(*, now: float, remaining_ms: Callable[[], int]) -> SweepResult:
         result.backlog_left = store.count_pending_due(int(now), BACKLOG_COUNT_CAP)
     else:
         _apply_overdue(now, settings, budget, result)
+    if not result.stopped_early:
+        _resubmit_refunds(now, settings, budget, result)
     _emit(result)
     logger.info("sweep finished", extra={"sweep": result.as_dict()})
     return result
@@ -199,6 +208,35 @@ def _apply_overdue(now: float, settings: SweeperSettings, budget: Budget, result
             result.held += 1
 
 
+# ------------------------------------------------------------------ refunds whose submission was lost
+
+
+def _resubmit_refunds(now: float, settings: SweeperSettings, budget: Budget, result: SweepResult) -> None:
+    if settings.refund_max_per_run == 0:
+        return
+    keys = store.unsubmitted_refunds(int(now) - settings.refund_grace_seconds, settings.refund_max_per_run)
+    for order_id, refund_id in keys:
+        if budget.exhausted():
+            result.stopped_early = True
+            return
+        with log_keys(order_id=order_id):
+            try:
+                refund = store.get_refund(order_id, refund_id)  # the index lags; the refund does not
+                order = store.get_order(order_id)
+                if refund is None or order is None or refund.status != "pending" or refund.provider_refund_id:
+                    continue
+                if callbacks.resubmit_refund(order, refund, now):
+                    result.refunds_resubmitted += 1
+                    logger.info("lost refund submitted again", extra={"refund_id": refund_id})
+                else:  # the provider is unavailable: the refund waits another grace period
+                    result.errors += 1
+            except (ProviderError, ProviderUnavailable, DataAccessError, Conflict, NotFound) as exc:
+                result.errors += 1
+                logger.warning(
+                    "sweeper could not submit a refund", extra={"refund_id": refund_id, "error": type(exc).__name__}
+                )
+
+
 # ------------------------------------------------------------------ metrics
 
 
@@ -212,5 +250,6 @@ def _emit(result: SweepResult) -> None:
     count(Metric.SWEEPER_ERRORS, result.errors)
     count(Metric.OVERDUE_PAYMENTS_APPLIED, result.overdue_applied)
     count(Metric.SWEEPER_BACKLOG_LEFT, result.backlog_left)
+    count(Metric.REFUNDS_RESUBMITTED, result.refunds_resubmitted)
     # The heartbeat: one per finished run. The SweeperNotRunning alarm fires when it is missing.
     count(Metric.SWEEPER_HEARTBEAT)

@@ -10,20 +10,22 @@ then :func:`apply_event` applies each event:
 * a payment whose amount, currency or payment id differs from the order never marks it paid:
   an anomaly is recorded, metric ``Anomalies`` emitted and ops alerted on the SNS topic;
 * a payment on an expired, cancelled or failed order (or a second payment of a paid one) is
-  recorded and refunded automatically;
+  recorded and refunded automatically; a redelivery of it submits that refund again if it never
+  reached the provider (the function died after the commit), under the same refund id;
 * domain events go to EventBridge after the commit.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from paycore.data import orders as store
-from paycore.errors import Conflict, DataAccessError
+from paycore.errors import Conflict, DataAccessError, ProviderUnavailable
 from paycore.observability import Metric, count, log_keys, logger
 from paycore.orders import notify
 from paycore.orders.states import PAID_STATES, REFUNDABLE, OrderStatus, status_after_refund
@@ -41,6 +43,7 @@ from paycore.providers.base import (
 
 MAX_RETRIES = 8
 _DAY = 86_400
+LATE_PAYMENT_REFUNDED = "late_payment_refunded"  # the outcome (and event marker) of a late payment
 
 
 def handle_callback(provider_name: str, headers: Mapping[str, str], raw_body: bytes, now: float) -> CallbackAck:
@@ -117,7 +120,10 @@ def _history(order: store.OrderItem, event: ProviderEvent, kind: str, now: float
 def apply_event(provider: str, event: ProviderEvent, *, now: float | None = None) -> str:
     """Apply one verified event exactly once; returns what it did (for logs and tests)."""
     at = time.time() if now is None else now
-    if store.get_event_marker(provider, event.event_id) is not None:
+    marker = store.get_event_marker(provider, event.event_id)
+    if marker is not None:
+        if marker.outcome == LATE_PAYMENT_REFUNDED:
+            _finish_late_refund(provider, event, at)
         return "duplicate"
     for _ in range(MAX_RETRIES):
         order = store.get_order(event.order_id)
@@ -268,8 +274,16 @@ def _payment_succeeded(provider: str, order: store.OrderItem, event: ProviderEve
     return _late_payment(provider, order, event, now)
 
 
+def late_refund_id(provider: str, event_id: str) -> str:
+    """The id of a late payment's automatic refund: a UUID derived from the provider's event, so
+    a redelivery of the event finds its refund, and every adapter can send it as the refund's key
+    (Stripe's idempotency key; Alipay's out_request_no and WeChat Pay's out_refund_no take a UUID
+    as 32 hex digits, and not an event id such as WeChat Pay's ``<transaction_id>:paid``)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"serverless-payments:late-payment:{provider}:{event_id}"))
+
+
 def _late_payment(provider: str, order: store.OrderItem, event: ProviderEvent, now: float) -> _Plan:
-    refund_id = f"late_{event.event_id}"[:64]
+    refund_id = late_refund_id(provider, event.event_id)
     refund = store.RefundItem(
         order.pk,
         f"REFUND#{refund_id}",
@@ -281,6 +295,7 @@ def _late_payment(provider: str, order: store.OrderItem, event: ProviderEvent, n
         status="pending",
         reason=f"automatic refund of a payment received while the order was {order.status}",
         automatic=True,
+        provider_payment_id=event.provider_payment_id,
         created_at=int(now),
         updated_at=int(now),
     )
@@ -288,7 +303,7 @@ def _late_payment(provider: str, order: store.OrderItem, event: ProviderEvent, n
         order=order,
         history=_history(order, event, "late_payment", now, detail=f"order was {order.status}"),
         refund=store.RefundChange(item=refund, create=True),
-        marker=_marker(provider, event, "late_payment_refunded", now),
+        marker=_marker(provider, event, LATE_PAYMENT_REFUNDED, now),
         counters={"late_payment_count": 1, "late_payment_amount": event.amount},
         at=now,
     )
@@ -300,7 +315,20 @@ def _late_payment(provider: str, order: store.OrderItem, event: ProviderEvent, n
             notify.publish("order.late_payment", event_detail(current, now, late_amount=event.amount))
             submit_refund(current, refund, now, provider_payment_id=event.provider_payment_id)
 
-    return _Plan(outcome="late_payment_refunded", change=change, after=[refund_it])
+    return _Plan(outcome=LATE_PAYMENT_REFUNDED, change=change, after=[refund_it])
+
+
+def _finish_late_refund(provider: str, event: ProviderEvent, now: float) -> None:
+    """A redelivered late payment whose automatic refund never reached the provider (the function
+    died between the commit and the submission, or the provider failed): submit it now. The
+    refund's own id keys it at the provider, so a submission that did arrive is not repeated."""
+    refund = store.get_refund(event.order_id, late_refund_id(provider, event.event_id))
+    if refund is None or refund.status != "pending" or refund.provider_refund_id:
+        return  # submitted (or settled) already
+    order = store.get_order(event.order_id)
+    if order is not None:
+        logger.info("late payment's refund submitted on redelivery", extra={"refund_id": refund.refund_id})
+        resubmit_refund(order, refund, now)
 
 
 def _payment_failed(provider: str, order: store.OrderItem, event: ProviderEvent, now: float) -> _Plan:
@@ -392,15 +420,44 @@ def submit_refund(
     """Ask the provider to refund; a synchronous answer is applied like the provider's event.
 
     Raises :class:`paycore.errors.ProviderUnavailable` when the provider fails: the refund stays
-    pending (its amount reserved), and the same refund id can be submitted again.
+    pending (its amount reserved), and the same refund id can be submitted again (the sweeper's
+    refund reconciler does, after a grace period). An automatic refund alerts ops instead of
+    raising. A definite refusal fails the refund (its amount is refundable again) and raises
+    Conflict ``provider_refused``; an automatic refund's failure alerts ops.
     """
-    from paycore.errors import ProviderUnavailable
+    try:
+        accepted = _submit(order, refund, now, provider_payment_id)
+    except ProviderUnavailable:
+        if not refund.automatic:
+            raise
+        _alert("late_payment_refund_failed", order.provider, _refund_as_event(order, refund, ""), order)()
+        return
+    if not accepted and not refund.automatic:
+        raise Conflict("The payment provider refused the refund.", code="provider_refused")
 
+
+def resubmit_refund(order: store.OrderItem, refund: store.RefundItem, now: float) -> bool:
+    """Submit a pending refund whose submission was lost (a crash after it was recorded) or failed,
+    under its own id, so the provider refunds at most once however often it is submitted.
+
+    False when the provider was unavailable: the refund stays pending and goes to the back of the
+    reconciler's queue. A definite refusal fails it (as in :func:`submit_refund`) and returns True.
+    """
+    try:
+        _submit(order, refund, now, None)
+    except ProviderUnavailable:
+        store.defer_refund_submission(order.order_id, refund.refund_id, int(now))
+        return False
+    return True
+
+
+def _submit(order: store.OrderItem, refund: store.RefundItem, now: float, provider_payment_id: str | None) -> bool:
+    """One refund call to the provider, keyed by ``refund.refund_id``; False when it refused."""
     provider = get_provider(order.provider)
     try:
         result = provider.refund(
             order.order_id,
-            provider_payment_id or order.provider_payment_id,
+            provider_payment_id or refund.provider_payment_id or order.provider_payment_id,
             refund.refund_id,
             int(refund.amount),
             refund.currency,
@@ -411,19 +468,17 @@ def submit_refund(
             "provider refund failed",
             extra={"order_id": order.order_id, "refund_id": refund.refund_id, "retryable": exc.retryable},
         )
-        if refund.automatic:
-            _alert("late_payment_refund_failed", order.provider, _refund_as_event(order, refund, ""), order)()
-            return
         if exc.retryable:  # unknown outcome: the refund stays pending and may be submitted again
             raise ProviderUnavailable() from exc
-        # a definite refusal: the refund failed, its amount is refundable again
+        # a definite refusal: the refund failed (the order's own: its amount is refundable again)
         apply_event(order.provider, _refund_as_event(order, refund, f"refused:{refund.refund_id}"), now=now)
-        raise Conflict("The payment provider refused the refund.", code="provider_refused") from exc
+        return False
     if result.provider_refund_id:
         store.update_refund_provider_id(order.order_id, refund.refund_id, result.provider_refund_id)
     if result.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
         kind = EventKind.REFUND_SUCCEEDED if result.status == RefundStatus.SUCCEEDED else EventKind.REFUND_FAILED
         apply_event(order.provider, _refund_as_event(order, refund, f"sync:{refund.refund_id}", kind), now=now)
+    return True
 
 
 def _refund_as_event(

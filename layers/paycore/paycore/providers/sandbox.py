@@ -103,7 +103,11 @@ class SandboxProvider:
     ) -> RefundResult:
         from paycore.sandbox import service
 
-        item = service.refund(order_id, refund_id, amount, int(datetime.now(tz=UTC).timestamp()))
+        # The payment named (as a real provider refunds the charge it is given); the order's own
+        # when none is named. An id the sandbox does not know for this order is refused.
+        item = service.refund(
+            order_id, refund_id, amount, int(datetime.now(tz=UTC).timestamp()), payment_id=provider_payment_id
+        )
         # The sandbox confirms refunds by webhook (refund.succeeded), like Stripe's refund events.
         return RefundResult(provider_refund_id=item.provider_refund_id, status=RefundStatus.PENDING)
 

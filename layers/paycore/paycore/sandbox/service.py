@@ -256,12 +256,22 @@ def close(order_id: str) -> store.SandboxPayment | None:
     return get_payment(payment.payment_id)
 
 
-def refund(order_id: str, refund_id: str, amount: int, now: int) -> store.SandboxRefund:
+def refund(
+    order_id: str, refund_id: str, amount: int, now: int, *, payment_id: str | None = None
+) -> store.SandboxRefund:
     """Refund part or all of a paid payment; idempotent on ``refund_id``. The refund completes
-    asynchronously: a ``refund.succeeded`` webhook follows."""
-    payment = payment_for_order(order_id)
-    if payment is None:
-        raise ProviderError("no sandbox payment for this order", provider=PROVIDER, retryable=False)
+    asynchronously: a ``refund.succeeded`` webhook follows.
+
+    ``payment_id`` names the payment to refund, as a real provider's refund names its charge; a
+    payment the sandbox does not have, or one of another order, is refused (no money moves).
+    Without it, the order's payment is refunded.
+    """
+    payment = payment_for_order(order_id) if payment_id is None else store.get_payment(payment_id)
+    if payment is None or payment.order_id != order_id:
+        named = payment_id or "(none)"
+        raise ProviderError(
+            f"the sandbox has no payment {named} for order {order_id}", provider=PROVIDER, retryable=False
+        )
     existing = store.get_refund(payment.payment_id, refund_id)
     if existing is not None:
         if int(existing.amount) != amount:
