@@ -281,3 +281,71 @@ def test_bad_knobs_are_refused(seeded_channels: AwsStack) -> None:
         sandbox.set_behaviour(delivery_delay_seconds=-1)
     with pytest.raises(InvalidRequest):
         sandbox.set_behaviour(volume=11)
+
+
+# ------------------------------------------------------------------ refunds name their payment
+
+
+def _paid(client: Orders) -> tuple[str, str]:
+    """A new order paid at the sandbox (its webhook not delivered): its id and its payment's id."""
+    from paycore.sandbox import service as sandbox
+
+    created = body(client.create(amount=700, currency="CNY"))
+    payment_id = _payment_id(created)
+    assert sandbox.pay(payment_id, int(time.time())).result == "paid"
+    return created["order_id"], payment_id
+
+
+def test_a_refund_takes_the_payment_it_names_and_an_unknown_or_foreign_one_is_refused(
+    seeded_channels: AwsStack, identity: Any
+) -> None:
+    from paycore.providers import get_provider
+    from paycore.providers.base import ProviderError, RefundStatus
+    from paycore.sandbox import service as sandbox
+
+    client = Orders(identity.user())
+    (order_a, payment_a), (_, payment_b) = _paid(client), _paid(client)
+    provider = get_provider("sandbox")
+
+    # A payment the sandbox does not have, or another order's, is refused and nothing moves
+    for named in ("pay_000000000000000000000000", payment_b):
+        with pytest.raises(ProviderError) as refused:
+            provider.refund(order_a, named, "r-1", 700, "CNY", 700)
+        assert not refused.value.retryable
+        assert f"no payment {named} for order {order_a}" in str(refused.value)
+    assert [int(sandbox.get_payment(p).refundable) for p in (payment_a, payment_b)] == [700, 700]
+
+    # The payment named is the one refunded
+    result = provider.refund(order_a, payment_a, "r-1", 300, "CNY", 700)
+    assert result.status == RefundStatus.PENDING
+    assert result.provider_refund_id
+    assert [int(sandbox.get_payment(p).refundable) for p in (payment_a, payment_b)] == [400, 700]
+
+
+def test_a_second_payment_the_sandbox_never_took_does_not_refund_the_order_s_payment(
+    seeded_channels: AwsStack, identity: Any
+) -> None:
+    """What the order state machine found (docs/reliability.md): a signed webhook reports a second
+    payment of a paid order under a payment id the sandbox does not have. Its automatic refund is
+    refused (not taken from the order's real payment), and the merchant's full refund still works."""
+    from paycore.data import orders as store
+    from paycore.data import sandbox as sandbox_store
+    from paycore.sandbox import service as sandbox
+    from tests.orders_support import deliver_callback, late_payment
+
+    client = Orders(identity.user())
+    order_id, payment_id = _paid(client)
+    [job] = queued_jobs(seeded_channels)
+    paid = sandbox_store.get_event(job["payment_id"], job["event_id"])
+    assert paid is not None
+    assert deliver_callback(seeded_channels, paid.body.encode())["statusCode"] == 200
+
+    answer = deliver_callback(seeded_channels, late_payment(order_id, 700, "CNY", payment_id="pay_" + "f" * 24))
+
+    assert answer["statusCode"] == 200
+    [automatic] = [r for r in store.list_refunds(order_id) if r.automatic]
+    assert automatic.status == "failed"  # the provider refused it: ops are alerted, nothing moved
+    assert int(sandbox.get_payment(payment_id).refundable) == 700
+    refunded = client.refund(order_id, "whole", 700)
+    assert refunded["statusCode"] == 201, refunded
+    assert int(sandbox.get_payment(payment_id).refundable) == 0

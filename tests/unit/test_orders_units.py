@@ -130,3 +130,24 @@ def test_order_canonical_form_is_sorted_compact_json() -> None:
         "status": "paid",
     }
     assert canonical_from_response(response) == canonical
+
+
+@pytest.mark.parametrize(
+    ("provider", "event_id"),
+    [
+        ("wechatpay", "4200002345202611250123456789:paid"),  # <transaction_id>:paid
+        ("alipay", "2026112522001412345678901234:paid"),  # <trade_no>:paid
+        ("stripe", "evt_3QdAbCdEfGhIjKlMnOpQrStU"),
+        ("sandbox", "sweep:5b0f6c9e-8a51-4f6e-9a43-0c2b1d7e6f10"),  # what the sweeper applies
+    ],
+)
+def test_a_late_payment_refund_id_is_stable_and_every_provider_can_key_on_it(provider: str, event_id: str) -> None:
+    from paycore.orders.callbacks import late_refund_id
+    from paycore.providers.common import merchant_ref, our_id
+
+    refund_id = late_refund_id(provider, event_id)
+    assert refund_id == late_refund_id(provider, event_id)  # a redelivery finds the same refund
+    assert refund_id != late_refund_id("other", event_id)
+    ref = merchant_ref(refund_id)  # Alipay's out_request_no, WeChat Pay's out_refund_no (6 to 32)
+    assert 6 <= len(ref) <= 32
+    assert our_id(ref) == refund_id
