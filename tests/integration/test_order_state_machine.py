@@ -3,14 +3,17 @@
 Everything real on moto: orders created, cancelled and refunded through the orders handler with
 signed requests, payments made and declined at the sandbox provider (its own tables), its webhooks
 delivered, duplicated and held back through the callbacks handler, orders expired with the
-sweeper's ``expire_order``, and a provider's payment on a closed order (a late payment). Hypothesis
-picks any interleaving of those; after every step the invariants below must hold for every order:
+sweeper's ``expire_order``, a provider's payment on a closed order (a late payment), and a
+signed webhook for a second payment under a payment id the sandbox never took. Hypothesis picks
+any interleaving of those; after every step the invariants below must hold for every order:
 
 * one final state: the status only ever moves along ``states.TRANSITIONS``, so a closed order
   (failed, expired, cancelled) never changes again and a paid one only moves towards refunded;
 * refunded <= paid: the order's refunded, pending and refundable amounts add up to what was paid
   (0 when unpaid), none negative, and match its refund items; the sandbox never holds back more
-  than it was paid;
+  than it was paid, and what it still holds of a paid payment is the amount less the refunds
+  of that payment it accepted (no refund of another payment is taken from it); no refund is left
+  pending without reaching the provider;
 * history complete: the order's history items, in order, are a chain of legal transitions from
   ``pending`` to the current status (one item per transition, none missing, none extra);
 * counters consistent: the STATS counters moved by exactly what the histories say happened
@@ -42,6 +45,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from paycore.orders.states import PAID_STATES
 from tests.conftest import AwsStack
 from tests.helpers import body
 from tests.orders_support import Orders, deliver_callback, late_payment, queued_jobs
@@ -224,6 +228,21 @@ class OrderMachine(RuleBasedStateMachine):
         self.delivered.append(raw)
         self._collect_webhooks()
 
+    @precondition(lambda self: any(status in PAID_STATES for status in self.seen.values()))
+    @rule(data=st.data())
+    def second_payment(self, data: st.DataObject) -> None:
+        """A signed webhook reports a second payment of a paid order under a new payment id, one
+        the sandbox never took: a late payment, whose automatic refund the sandbox must refuse
+        rather than take from the order's own payment (docs/reliability.md)."""
+        paid = sorted(order_id for order_id, status in self.seen.items() if status in PAID_STATES)
+        order_id = data.draw(st.sampled_from(paid))
+        order = self._order(order_id)
+        raw = late_payment(order_id, int(order.amount), order.currency, payment_id=f"pay_{secrets.token_hex(12)}")
+        self.reached["second payment"] += 1
+        assert deliver_callback(self.stack, raw)["statusCode"] == 200
+        self.delivered.append(raw)
+        self._collect_webhooks()
+
     # ---------------------------------------------------------------- invariants
     @invariant()
     def invariants_hold(self) -> None:
@@ -236,10 +255,19 @@ class OrderMachine(RuleBasedStateMachine):
             order = self._order(order_id)
             history = store.list_history(order_id)
             self.check_status(order_id, str(order.status))
-            self.check_money(order, amount, store.list_refunds(order_id))
+            refunds = store.list_refunds(order_id)
+            self.check_money(order, amount, refunds)
             payment = sandbox.payment_for_order(order_id)
             assert payment is not None
             assert 0 <= int(payment.refundable) <= (amount if payment.status == "paid" else 0)
+            if payment.status == "paid":  # the provider and the order agree on what was given back
+                accepted = [
+                    r
+                    for r in refunds
+                    if r.status in ("pending", "succeeded") and r.provider_payment_id in (None, payment.payment_id)
+                ]
+                assert int(payment.refundable) == amount - sum(int(r.amount) for r in accepted), order_id
+            assert all(r.provider_refund_id for r in refunds if r.status == "pending"), order_id  # none lost
             self.check_history(order_id, str(order.status), history)
             expected += self.counted(amount, history)
         moved = counter_totals(self.stack, self.started) - self.baseline
@@ -323,6 +351,6 @@ def test_any_interleaving_keeps_the_order_invariants(seeded_channels: AwsStack, 
     # deliveries and late payments happened (which statuses exactly depends on the settings).
     print(f"order state machine: {dict(OrderMachine.reached)}")
     reached = set(OrderMachine.reached)
-    assert {"paid", "duplicate delivery", "late payment"} <= reached, OrderMachine.reached
+    assert {"paid", "duplicate delivery", "late payment", "second payment"} <= reached, OrderMachine.reached
     assert reached & {"failed", "expired", "cancelled"}, OrderMachine.reached
     assert reached & {"partially_refunded", "refunded"}, OrderMachine.reached
