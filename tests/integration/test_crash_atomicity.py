@@ -4,7 +4,10 @@ sandbox provider (its own tables), no refund paid twice, no payment lost, counte
 
 A failure is injected by wrapping one data-access function so that its first call raises (before
 or after the real write, which is what a crash or a Lambda timeout at that point leaves behind).
-The last test is the Lambda timeout itself: Powertools' idempotency record stays "in progress"
+The late-payment tests crash after the event's commit, before its automatic refund reaches the
+provider (or before the provider's refund id is kept): the provider's redelivery, or else the
+sweeper's refund reconciler, submits it under the same refund id, and the sandbox refunds once.
+The timeout test is the Lambda timeout itself: Powertools' idempotency record stays "in progress"
 until the invocation's deadline (the remaining time it was given), refuses retries until then, and
 lets the retry run the work again afterwards (docs/reliability.md).
 """

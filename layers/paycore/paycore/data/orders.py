@@ -50,7 +50,8 @@ EVENT_SK = "EVENT"
 PENDING_SHARDS = 8  # spreads the sparse index's writes; the sweeper queries each shard
 EVENT_MARKER_DAYS = 7  # longer than any provider's retry window (Stripe: 3 days)
 # The one hash key of the sparse refunds_unsubmitted index. One key value takes up to 1,000 index
-# writes a second (DynamoDB's per-partition limit), i.e. 500 refunds a second (2 writes each).
+# writes a second (DynamoDB's per-partition limit, docs.aws.amazon.com/amazondynamodb/latest/
+# developerguide/bp-partition-key-design.html), i.e. 500 refunds a second (2 index writes each).
 UNSUBMITTED = "UNSUBMITTED"
 
 
