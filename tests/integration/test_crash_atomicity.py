@@ -333,6 +333,14 @@ def late_paid(stack: AwsStack, client: Orders, monkeypatch: pytest.MonkeyPatch, 
     return order["order_id"], event.body.encode()
 
 
+def crash_delivering(stack: AwsStack, monkeypatch: pytest.MonkeyPatch, raw: bytes, target: Any, name: str) -> None:
+    """Deliver the webhook with ``target.name`` failing once (before its work): the delivery crashes."""
+    calls = fail_once(monkeypatch, target, name)
+    with pytest.raises(Crash):
+        deliver_callback(stack, raw)
+    assert calls == [1]
+
+
 def automatic_refund(order_id: str) -> Any:
     from paycore.data import orders as store
 
@@ -365,10 +373,7 @@ def test_a_crash_after_a_late_payment_is_recorded_still_submits_its_refund_on_re
     # Given the provider reports a payment of a cancelled order, and the function dies right after
     # recording it, before the automatic refund is submitted
     order_id, raw = late_paid(seeded_channels, client, monkeypatch, 500)
-    submitted = fail_once(monkeypatch, callbacks, "submit_refund")
-    with pytest.raises(Crash):
-        deliver_callback(seeded_channels, raw)
-    assert submitted == [1]
+    crash_delivering(seeded_channels, monkeypatch, raw, callbacks, "submit_refund")
     refund = automatic_refund(order_id)
     assert (refund.status, refund.provider_refund_id, refund.amount) == ("pending", None, 500)
     assert given_back(seeded_channels, order_id) == ("paid", 500, 0)  # the money is still held
@@ -398,10 +403,7 @@ def test_a_late_payment_refund_the_provider_took_but_was_not_recorded_is_not_ref
     client = Orders(identity.user())
     order_id, raw = late_paid(seeded_channels, client, monkeypatch, 800)
     # Given the sandbox accepted the automatic refund, and recording its id failed
-    calls = fail_once(monkeypatch, store, "update_refund_provider_id")
-    with pytest.raises(Crash):
-        deliver_callback(seeded_channels, raw)
-    assert calls == [1]
+    crash_delivering(seeded_channels, monkeypatch, raw, store, "update_refund_provider_id")
     assert given_back(seeded_channels, order_id) == ("paid", 0, 1)
     assert automatic_refund(order_id).provider_refund_id is None
 
@@ -432,9 +434,7 @@ def test_the_sweeper_submits_a_refund_left_behind_when_no_redelivery_comes(
     client = Orders(identity.user())
     order_id, raw = late_paid(seeded_channels, client, monkeypatch, 300)
     # Given the function died after recording the late payment, and the provider never redelivers
-    fail_once(monkeypatch, callbacks, "submit_refund")
-    with pytest.raises(Crash):
-        deliver_callback(seeded_channels, raw)
+    crash_delivering(seeded_channels, monkeypatch, raw, callbacks, "submit_refund")
 
     # When the sweeper runs within the grace period, nothing is submitted (a submission may be in flight)
     early = sweep_later(60)
