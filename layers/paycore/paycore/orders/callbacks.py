@@ -416,8 +416,10 @@ def _publish_current(order_id: str, detail_type: str, now: float, **extra: Any) 
 
 def submit_refund(
     order: store.OrderItem, refund: store.RefundItem, now: float, *, provider_payment_id: str | None = None
-) -> None:
+) -> bool:
     """Ask the provider to refund; a synchronous answer is applied like the provider's event.
+    True when such an answer (or a refusal) changed the refund and the order; False when the
+    refund is still pending.
 
     Raises :class:`paycore.errors.ProviderUnavailable` when the provider fails: the refund stays
     pending (its amount reserved), and the same refund id can be submitted again (the sweeper's
@@ -426,14 +428,15 @@ def submit_refund(
     Conflict ``provider_refused``; an automatic refund's failure alerts ops.
     """
     try:
-        accepted = _submit(order, refund, now, provider_payment_id)
+        outcome = _submit(order, refund, now, provider_payment_id)
     except ProviderUnavailable:
         if not refund.automatic:
             raise
         _alert("late_payment_refund_failed", order.provider, _refund_as_event(order, refund, ""), order)()
-        return
-    if not accepted and not refund.automatic:
+        return False
+    if outcome == _REFUSED and not refund.automatic:
         raise Conflict("The payment provider refused the refund.", code="provider_refused")
+    return outcome != _PENDING
 
 
 def resubmit_refund(order: store.OrderItem, refund: store.RefundItem, now: float) -> bool:
@@ -451,8 +454,12 @@ def resubmit_refund(order: store.OrderItem, refund: store.RefundItem, now: float
     return True
 
 
-def _submit(order: store.OrderItem, refund: store.RefundItem, now: float, provider_payment_id: str | None) -> bool:
-    """One refund call to the provider, keyed by ``refund.refund_id``; False when it refused."""
+_PENDING, _SETTLED, _REFUSED = "pending", "settled", "refused"
+
+
+def _submit(order: store.OrderItem, refund: store.RefundItem, now: float, provider_payment_id: str | None) -> str:
+    """One refund call to the provider, keyed by ``refund.refund_id``: the refund is still pending
+    (the provider has it), settled by the provider's synchronous answer, or refused (it failed)."""
     provider = get_provider(order.provider)
     try:
         result = provider.refund(
@@ -472,13 +479,14 @@ def _submit(order: store.OrderItem, refund: store.RefundItem, now: float, provid
             raise ProviderUnavailable() from exc
         # a definite refusal: the refund failed (the order's own: its amount is refundable again)
         apply_event(order.provider, _refund_as_event(order, refund, f"refused:{refund.refund_id}"), now=now)
-        return False
+        return _REFUSED
     if result.provider_refund_id:
         store.update_refund_provider_id(order.order_id, refund.refund_id, result.provider_refund_id)
     if result.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
         kind = EventKind.REFUND_SUCCEEDED if result.status == RefundStatus.SUCCEEDED else EventKind.REFUND_FAILED
         apply_event(order.provider, _refund_as_event(order, refund, f"sync:{refund.refund_id}", kind), now=now)
-    return True
+        return _SETTLED
+    return _PENDING
 
 
 def _refund_as_event(
