@@ -103,7 +103,7 @@ class RouterPolicy:
 
     def observe(self, payment: Payment, channel_id: str, success: bool, at: float) -> None:
         segment = Segment.of(payment.amount, payment.currency).key
-        self.store.record(segment, channel_id, success, at)
+        self.store.record(segment, channel_id, success, at, created_at=payment.t)
 
 
 _NO_DATA = ArmState()  # no outcome seen yet

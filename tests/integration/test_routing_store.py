@@ -52,8 +52,9 @@ def test_dynamodb_state_matches_the_in_memory_store(aws: AwsStack) -> None:
         t += rng.uniform(1, 120)
         channel = rng.choice(["a", "b", "c"])
         outcome = rng.choice(["paid", "paid", "paid", "failed", "expired"])
-        store.record_outcome(SEGMENT, channel, outcome, t, HOUR)
-        memory.record(SEGMENT, channel, outcome == "paid", t)
+        created = t - rng.uniform(5, 900)  # outcomes arrive out of the order payments were created
+        store.record_outcome(SEGMENT, channel, outcome, t, HOUR, created_at=created)
+        memory.record(SEGMENT, channel, outcome == "paid", t, created_at=created)
     now = t + 600
     stored = store.read_states(SEGMENT, ["a", "b", "c", "d"], now)
     expected = memory.read(SEGMENT, ["a", "b", "c", "d"], now)
@@ -85,20 +86,45 @@ def test_an_outcome_is_one_update_and_totals_are_kept(aws: AwsStack, requests: C
     assert item.epoch == epoch_for(T0, HOUR)
 
 
+def test_the_failure_run_counts_in_creation_order_with_conditional_updates(
+    aws: AwsStack, requests: Counter[str]
+) -> None:
+    # Given a channel that fails after its last success, When a success of a payment made before
+    # the failure arrives late, Then the run stands: the update's run part is conditional, fails,
+    # and a second UpdateItem adds the success to the counts alone (no read)
+    assert store.record_outcome(SEGMENT, "a", "paid", T0 + 100, HOUR, created_at=T0 + 90) == 1
+    assert store.record_outcome(SEGMENT, "a", "failed", T0 + 205, HOUR, created_at=T0 + 200) == 1
+    assert store.record_outcome(SEGMENT, "a", "failed", T0 + 206, HOUR, created_at=T0 + 201) == 1
+    assert store.record_outcome(SEGMENT, "a", "paid", T0 + 260, HOUR, created_at=T0 + 150) == 2
+    assert store.record_outcome(SEGMENT, "a", "expired", T0 + 980, HOUR, created_at=T0 + 80) == 2
+    assert dict(requests) == {"UpdateItem": 7}
+    item = store.RouterStateItem.get(SEGMENT, "a")
+    assert (item.run, item.run_from, item.ok_at) == (2, T0 + 200, T0 + 90)
+    assert (item.paid, item.failed, item.expired) == (2, 2, 1)  # every outcome counted once
+    state = store.read_states(SEGMENT, ["a"], T0 + 980)["a"]
+    assert state.failure_run == 2
+    # a success of a payment made after the failure ends the run
+    assert store.record_outcome(SEGMENT, "a", "paid", T0 + 300, HOUR, created_at=T0 + 220) == 1
+    item = store.RouterStateItem.get(SEGMENT, "a")
+    assert (item.run, item.run_from, item.ok_at) == (0, None, T0 + 220)
+
+
 def test_a_new_epoch_rebases_the_item_once(aws: AwsStack, requests: Counter[str]) -> None:
     half_life = 60.0
     store.record_outcome(SEGMENT, "a", "paid", T0, half_life)
     later = epoch_for(T0, half_life) + EPOCH_HALF_LIVES * half_life + 30  # in the next epoch
     requests.clear()
-    # the conditional ADD fails, the item is read, rebased (conditional on its version), ADD again
-    assert store.record_outcome(SEGMENT, "a", "paid", later, half_life) == 4
-    assert dict(requests) == {"UpdateItem": 3, "GetItem": 1}
+    # the conditional ADD fails (with and without its failure-run part), the item is read, rebased
+    # (conditional on its version), ADD again
+    assert store.record_outcome(SEGMENT, "a", "paid", later, half_life) == 5
+    assert dict(requests) == {"UpdateItem": 4, "GetItem": 1}
     assert store.record_outcome(SEGMENT, "a", "paid", later + 1, half_life) == 1
     state = store.read_states(SEGMENT, ["a"], later + 1)["a"]
     expected = 2 ** (-(later + 1 - T0) / half_life) + 2 ** (-1 / half_life) + 1
     assert state.successes == pytest.approx(expected, rel=1e-6)
-    # an outcome from before the rebase arrives late: it is weighed against the new epoch
-    assert store.record_outcome(SEGMENT, "a", "failed", later - 40, half_life) == 3
+    # an outcome from before the rebase arrives late: it is weighed against the new epoch (and,
+    # created before the last success, leaves the failure run alone: one more UpdateItem)
+    assert store.record_outcome(SEGMENT, "a", "failed", later - 40, half_life) == 5
     late = store.read_states(SEGMENT, ["a"], later + 1)["a"]
     assert late.failures == pytest.approx(2 ** (-41 / half_life), rel=1e-6)
 
@@ -114,8 +140,9 @@ def test_a_new_half_life_converts_the_counts_of_the_moment(aws: AwsStack) -> Non
 
 def test_outcomes_commute_so_concurrent_writers_need_no_read(aws: AwsStack, requests: Counter[str]) -> None:
     # Given the same 60 outcomes applied in two different orders (as concurrent callbacks would
-    # land), Then both items end identical, and no write read anything first: each outcome is one
-    # UpdateItem whose ADDs DynamoDB applies atomically to the item
+    # land), Then both items' counts end identical, and no write read anything first: each outcome
+    # is one UpdateItem whose ADDs DynamoDB applies atomically to the item, or two when it arrived
+    # out of order (the failure-run part's condition fails; the second adds the counts alone)
     rng = random.Random(9)
     outcomes = [(T0 + rng.uniform(0, 600), rng.choice(["paid", "paid", "failed"])) for _ in range(60)]
     shuffled = outcomes[:]
@@ -124,7 +151,8 @@ def test_outcomes_commute_so_concurrent_writers_need_no_read(aws: AwsStack, requ
         store.record_outcome("CNY#1e1", "hot", outcome, at, HOUR)
     for at, outcome in shuffled:
         store.record_outcome("CNY#1e2", "hot", outcome, at, HOUR)
-    assert dict(requests) == {"UpdateItem": 120}
+    assert set(requests) == {"UpdateItem"}
+    assert 120 <= requests["UpdateItem"] <= 240
     one = store.RouterStateItem.get("CNY#1e1", "hot")
     two = store.RouterStateItem.get("CNY#1e2", "hot")
     assert (one.paid, one.failed, one.version) == (two.paid, two.failed, two.version)

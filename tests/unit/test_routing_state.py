@@ -8,7 +8,7 @@ import pytest
 
 from paycore.routing.decay import EPOCH_HALF_LIVES, ScaledCounts, empty, epoch_for, weight
 from paycore.routing.segments import BANDS, Segment, amount_band
-from paycore.routing.state import MemoryStateStore, Outcome
+from paycore.routing.state import FailureRun, MemoryStateStore, Outcome, run_update
 
 pytestmark = pytest.mark.unit
 
@@ -108,6 +108,39 @@ def test_memory_store_decays_counts_and_tracks_the_failure_run() -> None:
     assert state.failures == pytest.approx(sum(2 ** (-(now - 200.0 - i) / HOUR) for i in range(3)), rel=1e-9)
     store.record("CNY#1e1", "a", True, 300.0)
     assert store.read("CNY#1e1", ["a"], 300.0)["a"].failure_run == 0
+
+
+def test_the_failure_run_counts_in_the_order_payments_were_created() -> None:
+    # Given a channel whose last success was a payment created at 90, When outcomes arrive out of
+    # order, Then only failures created after the last success extend the run, and only a success
+    # created after the run's first failure ends it
+    store = MemoryStateStore(HOUR)
+
+    def run() -> int:
+        return store.read("s", ["a"], 1000.0)["a"].failure_run
+
+    store.record("s", "a", True, 100.0, created_at=90.0)
+    store.record("s", "a", False, 205.0, created_at=200.0)  # the channel fails
+    assert run() == 1
+    store.record("s", "a", True, 260.0, created_at=150.0)  # paid before the failure, reported late
+    assert run() == 1
+    store.record("s", "a", False, 980.0, created_at=80.0)  # abandoned long before: says nothing now
+    assert run() == 1
+    store.record("s", "a", False, 215.0, created_at=210.0)
+    assert run() == 2
+    store.record("s", "a", True, 300.0, created_at=220.0)  # a payment made after the failure succeeded
+    assert run() == 0
+    store.record("s", "a", False, 990.0, created_at=219.0)  # created before that success: no new run
+    assert run() == 0
+
+
+def test_run_update_without_creation_times_counts_in_arrival_order() -> None:
+    # an outcome's own time stands in for the creation time: consecutive failures as they arrive
+    current = FailureRun()
+    for t in (1.0, 2.0, 3.0):
+        current = run_update(current, False, t)
+    assert current == FailureRun(3, 1.0, None)
+    assert run_update(current, True, 4.0) == FailureRun(0, None, 4.0)
 
 
 def test_memory_store_rebases_across_epochs() -> None:

@@ -4,7 +4,8 @@
 pk                 sk              what
 =================  ==============  ===========================================================
 ``<cur>#<band>``   ``<channel>``   scaled decayed counts (``s``, ``f``) against ``epoch`` and
-                                   ``half_life``, the failure run, raw totals, ``expire_at`` (TTL)
+                                   ``half_life``, the failure run (``run``, ``run_from``,
+                                   ``ok_at``), raw totals, ``expire_at`` (TTL)
 =================  ==============  ===========================================================
 
 Why this shape (docs/routing.md, "Storage", has the comparison with hourly buckets):
@@ -13,7 +14,10 @@ Why this shape (docs/routing.md, "Storage", has the comparison with hourly bucke
   eligible keys (eventually consistent: 0.5 RCU per item under 4 KB). No Query over buckets, no Scan.
 - **An outcome is one ``UpdateItem`` that only ADDs** (the decayed sums are kept scaled, see
   :mod:`paycore.routing.decay`): commutative, so concurrent callbacks on a hot segment never
-  conflict or retry. The condition ``epoch = :e AND half_life = :h`` guards the scale; once per
+  conflict or retry. The failure run follows the order in which payments were *created*
+  (:mod:`paycore.routing.state`): its part of the update is conditional on the item's ``ok_at`` and
+  ``run_from``; when that condition fails (an outcome that arrived out of order), a second
+  ``UpdateItem`` adds the counts alone. The condition ``epoch = :e AND half_life = :h`` guards the scale; once per
   ``EPOCH_HALF_LIVES`` half-lives an item is *rebased* (one consistent read and one write
   conditional on the ``version`` that every update ADDs to), then the ADD is retried.
 - A separate table from the channel configuration: the functions that record outcomes get write
@@ -38,7 +42,7 @@ from paycore.routing.decay import ScaledCounts, epoch_for, weight
 from paycore.routing.policy import ArmState
 
 STATE_TTL_SECONDS = 30 * 24 * 3600
-MAX_ATTEMPTS = 4  # a rebase or a late event costs one more attempt; two in a row would be a race
+MAX_ATTEMPTS = 6  # updates: an out-of-order outcome costs one more, a rebase or a late epoch two more
 _PLACES = 6  # decimals sent for a weight: keeps every stored sum well inside DynamoDB's 38 digits
 
 
@@ -53,7 +57,9 @@ class RouterStateItem(Model):
     half_life = NumberAttribute()
     s = NumberAttribute(default=0)  # sum over successes of 2 ** ((t - epoch) / half_life)
     f = NumberAttribute(default=0)  # the same over failures
-    run = NumberAttribute(default=0)  # consecutive failures
+    run = NumberAttribute(default=0)  # consecutive failures, in the order the payments were created
+    run_from = NumberAttribute(null=True)  # creation time of the first payment counted in ``run``
+    ok_at = NumberAttribute(null=True)  # latest creation time of a successful payment that reset ``run``
     version = NumberAttribute(default=0)  # +1 on every write; a rebase is conditional on it
     paid = NumberAttribute(default=0)  # raw totals, for operators
     failed = NumberAttribute(default=0)
@@ -89,17 +95,34 @@ def _counts(item: RouterStateItem) -> ScaledCounts:
     return ScaledCounts(int(item.epoch), float(item.half_life), float(item.s or 0), float(item.f or 0))
 
 
-def record_outcome(segment: str, channel_id: str, outcome: str, at: float, half_life: float) -> int:
+def _run_actions(success: bool, created: float) -> tuple[list[Any], Any]:
+    """The failure-run part of an update and its condition (:func:`paycore.routing.state.run_update`)."""
+    after_ok = RouterStateItem.ok_at.does_not_exist() | (RouterStateItem.ok_at < created)
+    if success:
+        after_run = RouterStateItem.run_from.does_not_exist() | (RouterStateItem.run_from < created)
+        actions = [RouterStateItem.run.set(0), RouterStateItem.ok_at.set(created), RouterStateItem.run_from.remove()]
+        return actions, after_ok & after_run
+    actions = [RouterStateItem.run.add(1), RouterStateItem.run_from.set(RouterStateItem.run_from | created)]
+    return actions, after_ok
+
+
+def record_outcome(
+    segment: str, channel_id: str, outcome: str, at: float, half_life: float, created_at: float | None = None
+) -> int:
     """Add one outcome (``paid``, ``failed`` or ``expired``) observed at ``at``; returns the requests made.
 
-    Normally one UpdateItem. A failed condition means the item's epoch or half-life differs from
-    this writer's: an older epoch (or another half-life) is rebased first, a newer epoch (this
-    outcome is late) is written against the item's own epoch.
+    ``created_at`` is when the payment was created (default ``at``): the failure run counts in that
+    order. Normally one UpdateItem. When its condition fails, a second UpdateItem without the
+    failure-run part tells an out-of-order outcome (it then only adds to the counts) from an item
+    whose epoch or half-life differs from this writer's: an older epoch (or another half-life) is
+    rebased first, a newer epoch (this outcome is late) is written against the item's own epoch.
     """
     model = _model()
     success = outcome == "paid"
+    created = round(at if created_at is None else created_at, 3)
     epoch = epoch_for(at, half_life)
     requests = 0
+    track_run = True
     for _ in range(MAX_ATTEMPTS):
         w = round(weight(at, epoch, half_life), _PLACES)
         actions: list[Any] = [
@@ -109,14 +132,15 @@ def record_outcome(segment: str, channel_id: str, outcome: str, at: float, half_
             RouterStateItem.last_at.set(int(at)),
             RouterStateItem.expire_at.set(int(at) + STATE_TTL_SECONDS),
             getattr(RouterStateItem, outcome).add(1),
+            RouterStateItem.s.add(w) if success else RouterStateItem.f.add(w),
         ]
-        if success:
-            actions += [RouterStateItem.s.add(w), RouterStateItem.run.set(0)]
-        else:
-            actions += [RouterStateItem.f.add(w), RouterStateItem.run.add(1)]
         condition = RouterStateItem.epoch.does_not_exist() | (
             (RouterStateItem.epoch == epoch) & (RouterStateItem.half_life == half_life)
         )
+        if track_run:
+            run_actions, run_condition = _run_actions(success, created)
+            actions += run_actions
+            condition = condition & run_condition
         requests += 1
         try:
             model(segment, channel_id).update(actions=actions, condition=condition)
@@ -124,10 +148,14 @@ def record_outcome(segment: str, channel_id: str, outcome: str, at: float, half_
         except UpdateError as exc:
             if not _is_condition_failure(exc):
                 raise DataAccessError("could not record the routing outcome") from exc
+        if track_run:
+            track_run = False  # out of order, or another epoch: the next attempt tells which
+            continue
         requests += 1
         current = _get(segment, channel_id)
         if current is None:  # pragma: no cover - the condition failed on an existing item
             continue
+        track_run = True
         if int(current.epoch) > epoch and float(current.half_life) == half_life:
             epoch = int(current.epoch)  # a late outcome: weigh it against the newer epoch
             continue

@@ -73,6 +73,7 @@ def event_detail(order: store.OrderItem, at: float, **extra: Any) -> dict[str, A
         "currency": order.currency,
         "channel": order.channel,
         "refunded_amount": int(order.refunded_amount),
+        "created_at": int(order.created_at),
         "occurred_at": int(at),
         **extra,
     }

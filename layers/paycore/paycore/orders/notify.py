@@ -42,6 +42,7 @@ def publish(detail_type: str, detail: dict[str, Any]) -> bool:
             currency=detail["currency"],
             outcome=outcome,
             at=float(detail["occurred_at"]),
+            created_at=float(detail["created_at"]) if "created_at" in detail else None,
         )
     entry = {
         "Source": SOURCE,

@@ -100,15 +100,30 @@ def route(
     )
 
 
-def observe(*, order_id: str, channel_id: str, amount: int, currency: str, outcome: str, at: float) -> bool:
-    """Learn from an order's final outcome; True when recorded. Cancelled orders teach nothing."""
+def observe(
+    *,
+    order_id: str,
+    channel_id: str,
+    amount: int,
+    currency: str,
+    outcome: str,
+    at: float,
+    created_at: float | None = None,
+) -> bool:
+    """Learn from an order's final outcome; True when recorded. Cancelled orders teach nothing.
+
+    ``created_at`` (the order's creation time) orders the failure run by when payments were made
+    (:mod:`paycore.routing.state`); without it the outcome's time stands in.
+    """
     try:
         kind = Outcome(outcome)
     except ValueError:
         return False
     segment = Segment.of(amount, currency).key
     try:
-        store.record_outcome(segment, channel_id, kind.value, at, float(router_settings().half_life_seconds))
+        store.record_outcome(
+            segment, channel_id, kind.value, at, float(router_settings().half_life_seconds), created_at=created_at
+        )
     except (DataAccessError, ConfigurationError):
         logger.exception("router outcome not recorded", extra={"order_id": order_id, "channel": channel_id})
         count(Metric.ROUTER_UPDATE_FAILED, channel=channel_id)

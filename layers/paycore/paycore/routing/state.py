@@ -1,7 +1,22 @@
 """Where the router's knowledge lives: the store interface and an in-memory store.
 
 A store keeps, per (segment, channel), the decayed success and failure counts
-(:class:`paycore.routing.decay.ScaledCounts`) and the current failure run. The DynamoDB store is
+(:class:`paycore.routing.decay.ScaledCounts`) and the current failure run.
+
+**The failure run counts in the order payments were created, not the order outcomes arrive.** A
+payer pays 10 s to 3 minutes after the QR code is shown and an abandoned payment is known only when
+its order expires, so outcomes arrive out of order. Counted on arrival, a late success of a payment
+created *before* a channel failed would reset the run that shows the failure, and an abandoned
+payment from 15 minutes ago would extend the run of a healthy channel. The store therefore keeps,
+with the run, ``ok_at`` (the creation time of the success that last reset it) and ``run_from`` (the
+creation time of the first failure counted in it), and :func:`run_update` applies one outcome:
+
+- a failure of a payment created after ``ok_at`` adds 1 to the run (and sets ``run_from`` if unset);
+  one created before (a later payment already succeeded) leaves the run alone;
+- a success of a payment created after both ``ok_at`` and ``run_from`` ends the run (``run = 0``,
+  ``ok_at`` = its creation time); one created earlier leaves the run alone.
+
+Each rule is one conditional update in DynamoDB (:mod:`paycore.data.routing`), no read. The DynamoDB store is
 :mod:`paycore.data.routing`; :class:`MemoryStateStore` has the same semantics (the same scaled sums
 and epochs) for the offline evaluation and the unit tests.
 """
@@ -10,6 +25,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from paycore.routing.decay import ScaledCounts, empty, epoch_for
@@ -35,9 +51,31 @@ class StateStore(Protocol):
         """The state of each channel in ``segment`` decayed to ``now`` (absent channels: no data)."""
         ...
 
-    def record(self, segment: str, channel_id: str, success: bool, at: float) -> None:
-        """Add one outcome observed at ``at``."""
+    def record(self, segment: str, channel_id: str, success: bool, at: float, created_at: float | None = None) -> None:
+        """Add one outcome observed at ``at`` of a payment created at ``created_at`` (default ``at``)."""
         ...
+
+
+@dataclass(frozen=True)
+class FailureRun:
+    """The failure run and the two creation times that order it (module docstring)."""
+
+    run: int = 0
+    run_from: float | None = None
+    ok_at: float | None = None
+
+
+def run_update(current: FailureRun, success: bool, created: float) -> FailureRun:
+    """The failure run after one outcome of a payment created at ``created``."""
+    after_ok = current.ok_at is None or current.ok_at < created
+    if success:
+        if after_ok and (current.run_from is None or current.run_from < created):
+            return FailureRun(0, None, created)
+        return current
+    if after_ok:
+        run_from = created if current.run_from is None else current.run_from
+        return FailureRun(current.run + 1, run_from, current.ok_at)
+    return current
 
 
 class MemoryStateStore:
@@ -46,7 +84,7 @@ class MemoryStateStore:
     def __init__(self, half_life: float):
         self.half_life = half_life
         self._counts: dict[tuple[str, str], ScaledCounts] = {}
-        self._runs: dict[tuple[str, str], int] = {}
+        self._runs: dict[tuple[str, str], FailureRun] = {}
 
     def read(self, segment: str, channel_ids: Sequence[str], now: float) -> dict[str, ArmState]:
         states: dict[str, ArmState] = {}
@@ -55,14 +93,18 @@ class MemoryStateStore:
             if counts is None:
                 continue
             successes, failures = counts.at(now)
-            states[channel_id] = ArmState(successes, failures, self._runs.get((segment, channel_id), 0))
+            states[channel_id] = ArmState(successes, failures, self._runs.get((segment, channel_id), _NO_RUN).run)
         return states
 
-    def record(self, segment: str, channel_id: str, success: bool, at: float) -> None:
+    def record(self, segment: str, channel_id: str, success: bool, at: float, created_at: float | None = None) -> None:
         key = (segment, channel_id)
         counts = self._counts.get(key) or empty(at, self.half_life)
         epoch = epoch_for(at, self.half_life)
         if epoch > counts.epoch:
             counts = counts.rebased(epoch, self.half_life, at)
         self._counts[key] = counts.add(at, success)
-        self._runs[key] = 0 if success else self._runs.get(key, 0) + 1
+        created = at if created_at is None else created_at
+        self._runs[key] = run_update(self._runs.get(key, _NO_RUN), success, round(created, 3))
+
+
+_NO_RUN = FailureRun()
