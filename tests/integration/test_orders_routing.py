@@ -50,6 +50,9 @@ def test_final_outcomes_update_the_router(seeded_channels: AwsStack, identity) -
     item = _router_item("sandbox")
     assert item is not None
     assert (item.paid, item.failed, item.expired, item.run) == (1, 1, 0, 1)
+    # the failure run is ordered by when the payments were created (the events carry created_at)
+    assert item.run_from == OrderItem.get(f"ORDER#{failed['order_id']}", "ORDER").created_at
+    assert item.ok_at == OrderItem.get(f"ORDER#{paid['order_id']}", "ORDER").created_at
     # a duplicate delivery changes neither the order nor the router
     deliver_callback(seeded_channels, sandbox_event(paid, event_id="evt_once"))
     deliver_callback(seeded_channels, sandbox_event(paid, event_id="evt_once"))

@@ -130,7 +130,7 @@ def test_the_command_line_evaluator_reads_exported_logs(tmp_path: Path, capsys: 
     out = capsys.readouterr().out
     assert "540 decisions with an outcome, 60 pending; logged by: logging" in out
     assert "always a" in out
-    assert "router dts1:h=7200:eps=0.05" in out
+    assert "router dts2:h=7200:eps=0.05" in out
     empty = tmp_path / "empty.log"
     empty.write_text("nothing here\n", encoding="utf-8")
     assert main([str(empty)]) == 1

@@ -121,11 +121,19 @@ def test_one_success_readmits_an_eliminated_channel() -> None:
     assert view.probability("a") > 0.5
 
 
-def test_when_every_channel_collapsed_thompson_sampling_runs_over_all() -> None:
-    arms = [Arm("a", state=ArmState(10, 40, 30)), Arm("b", state=ArmState(40, 40, 30))]
+def test_when_every_channel_collapsed_the_least_implausible_run_stays_active() -> None:
+    # Given a channel 15 failures into an outage whose posterior still remembers its good hours,
+    # and a healthy channel that had 3 failures in a row by chance (both eliminated), Then the
+    # traffic goes to the healthy one: its run is far less unlikely for a channel that works
+    # (the case that sent traffic back to a failed channel in the outage evaluation)
+    arms = [Arm("down", state=ArmState(406, 39.5, 15)), Arm("healthy", state=ArmState(856, 92.6, 3))]
     view = evaluate(arms, CONFIG)
     assert all(a.eliminated for a in view.arms)
-    assert view.probability("b") > view.probability("a") > CONFIG.epsilon / 2
+    assert view.probability("down") == pytest.approx(CONFIG.epsilon / 2)
+    assert view.probability("healthy") == pytest.approx(1 - CONFIG.epsilon / 2)
+    # equally implausible runs: Thompson sampling over both, as with no elimination
+    same = [Arm("a", state=ArmState(10, 40, 30)), Arm("b", state=ArmState(10, 40, 30))]
+    assert evaluate(same, CONFIG).probability("a") == pytest.approx(0.5, abs=1e-6)
 
 
 def test_net_value_prefers_the_cheaper_of_two_equal_channels() -> None:
@@ -147,7 +155,7 @@ def test_sharpness_weighs_counts_more() -> None:
 
 def test_the_version_names_every_parameter() -> None:
     version = RouterConfig(half_life_seconds=1800, epsilon=0.05, objective="net_value").version
-    assert version.startswith("dts1:h=1800:eps=0.05")
+    assert version.startswith("dts2:h=1800:eps=0.05")
     assert "obj=net_value" in version
 
 

@@ -59,7 +59,7 @@ class RouterStateItem(Model):
     f = NumberAttribute(default=0)  # the same over failures
     run = NumberAttribute(default=0)  # consecutive failures, in the order the payments were created
     run_from = NumberAttribute(null=True)  # creation time of the first payment counted in ``run``
-    ok_at = NumberAttribute(null=True)  # latest creation time of a successful payment that reset ``run``
+    ok_at = NumberAttribute(null=True)  # creation time of the successful payment that last reset ``run``
     version = NumberAttribute(default=0)  # +1 on every write; a rebase is conditional on it
     paid = NumberAttribute(default=0)  # raw totals, for operators
     failed = NumberAttribute(default=0)
@@ -97,11 +97,11 @@ def _counts(item: RouterStateItem) -> ScaledCounts:
 
 def _run_actions(success: bool, created: float) -> tuple[list[Any], Any]:
     """The failure-run part of an update and its condition (:func:`paycore.routing.state.run_update`)."""
-    after_ok = RouterStateItem.ok_at.does_not_exist() | (RouterStateItem.ok_at < created)
     if success:
-        after_run = RouterStateItem.run_from.does_not_exist() | (RouterStateItem.run_from < created)
+        after_run = RouterStateItem.run_from.does_not_exist() | (RouterStateItem.run_from <= created)
         actions = [RouterStateItem.run.set(0), RouterStateItem.ok_at.set(created), RouterStateItem.run_from.remove()]
-        return actions, after_ok & after_run
+        return actions, after_run
+    after_ok = RouterStateItem.ok_at.does_not_exist() | (RouterStateItem.ok_at <= created)
     actions = [RouterStateItem.run.add(1), RouterStateItem.run_from.set(RouterStateItem.run_from | created)]
     return actions, after_ok
 

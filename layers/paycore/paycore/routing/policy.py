@@ -18,7 +18,8 @@ one segment, ``K = |E|``:
    the run (clamped to ``[min_failure_run, max_failure_run]``). The test counts outcomes, not
    seconds, so it reacts after the same number of failures at any traffic rate; the decayed
    posterior alone forgets in time and needs ``rate * H`` failures to turn.
-4. **Thompson sampling** over the channels that are not eliminated (all of them if every one is):
+4. **Thompson sampling** over the channels that are not eliminated (if every one is: over those whose
+   failure run is the least unlikely for a healthy channel, :func:`_least_implausible`):
    the probability that channel ``i`` has the largest ``value_i * theta_i`` under the posteriors,
    computed by quadrature (:func:`win_probabilities`) rather than by one posterior draw, so the
    probability of the choice is known exactly.
@@ -44,7 +45,9 @@ from typing import Literal
 
 Objective = Literal["success_rate", "net_value"]
 OBJECTIVES: tuple[Objective, ...] = ("success_rate", "net_value")
-POLICY_FAMILY = "dts1"  # bump when the policy's logic (not only a parameter) changes
+# bump when the policy's logic (not only a parameter) changes; dts2: the failure run in creation order,
+# and with every channel eliminated the least implausible run stays active
+POLICY_FAMILY = "dts2"
 
 
 @dataclass(frozen=True)
@@ -160,12 +163,17 @@ def posterior(state: ArmState, config: RouterConfig) -> tuple[float, float]:
     return config.prior_successes + k * state.successes, config.prior_failures + k * state.failures
 
 
-def failure_run_limit(state: ArmState, config: RouterConfig) -> int:
-    """The failure run that marks this channel as collapsed (see the module docstring, step 3)."""
+def healthy_failure_probability(state: ArmState, config: RouterConfig) -> float:
+    """The channel's failure probability from its posterior mean without the current failure run."""
     healthy_failures = max(0.0, state.failures - state.failure_run)
     a = config.prior_successes + state.successes
     b = config.prior_failures + healthy_failures
-    fail_p = b / (a + b)
+    return b / (a + b)
+
+
+def failure_run_limit(state: ArmState, config: RouterConfig) -> int:
+    """The failure run that marks this channel as collapsed (see the module docstring, step 3)."""
+    fail_p = healthy_failure_probability(state, config)
     if fail_p <= 0.0:
         return config.min_failure_run
     if fail_p >= 1.0:
@@ -183,7 +191,7 @@ def evaluate(arms: Sequence[Arm], config: RouterConfig) -> PolicyView:
     params = [posterior(arm.state, config) for arm in arms]
     limits = [failure_run_limit(arm.state, config) for arm in arms]
     eliminated = [arm.state.failure_run >= limit for arm, limit in zip(arms, limits, strict=True)]
-    active = [i for i in range(k) if not eliminated[i]] or list(range(k))
+    active = [i for i in range(k) if not eliminated[i]] or _least_implausible(arms, config)
     wins = win_probabilities([(*params[i], values[i]) for i in active], config.quadrature_points)
     ts = [0.0] * k
     for i, p in zip(active, wins, strict=True):
@@ -201,6 +209,18 @@ def evaluate(arms: Sequence[Arm], config: RouterConfig) -> PolicyView:
         for i, arm in enumerate(arms)
     )
     return PolicyView(arms=scores, version=config.version)
+
+
+def _least_implausible(arms: Sequence[Arm], config: RouterConfig) -> list[int]:
+    """When every channel is eliminated: the ones whose failure run is the least unlikely for a
+    healthy channel (largest ``(1 - p) ** run``), e.g. a channel 3 failures into a run rather than
+    one 15 into it. Thompson sampling over all of them would hand traffic back to the channel that
+    failed longest, whose posterior still remembers its good hours."""
+    scores = [
+        arm.state.failure_run * math.log(max(healthy_failure_probability(arm.state, config), 1e-12)) for arm in arms
+    ]
+    best = max(scores)
+    return [i for i, score in enumerate(scores) if score >= best - 1e-9]
 
 
 # ------------------------------------------------------------------ quadrature

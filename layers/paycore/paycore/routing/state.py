@@ -13,10 +13,16 @@ creation time of the first failure counted in it), and :func:`run_update` applie
 
 - a failure of a payment created after ``ok_at`` adds 1 to the run (and sets ``run_from`` if unset);
   one created before (a later payment already succeeded) leaves the run alone;
-- a success of a payment created after both ``ok_at`` and ``run_from`` ends the run (``run = 0``,
-  ``ok_at`` = its creation time); one created earlier leaves the run alone.
+- a success ends the run (``run = 0``, ``ok_at`` = its creation time) unless a run is going on
+  and its payment was created before the run's first failure (then it leaves the run alone).
 
-Each rule is one conditional update in DynamoDB (:mod:`paycore.data.routing`), no read. The DynamoDB store is
+Equal creation times (orders keep whole seconds) count as later: arrival order decides, as before.
+
+Each rule is one conditional update in DynamoDB (:mod:`paycore.data.routing`), no read; an outcome
+whose condition fails costs a second update that only adds to the counts. A success does not test
+``ok_at``: with no run going on, a success ends nothing, so letting it through keeps successes (most
+outcomes) at one update even when they arrive out of order; the price is that ``ok_at`` can step
+back by a few minutes, which lets a failure created in between count (a slightly longer run). The DynamoDB store is
 :mod:`paycore.data.routing`; :class:`MemoryStateStore` has the same semantics (the same scaled sums
 and epochs) for the offline evaluation and the unit tests.
 """
@@ -67,12 +73,11 @@ class FailureRun:
 
 def run_update(current: FailureRun, success: bool, created: float) -> FailureRun:
     """The failure run after one outcome of a payment created at ``created``."""
-    after_ok = current.ok_at is None or current.ok_at < created
     if success:
-        if after_ok and (current.run_from is None or current.run_from < created):
+        if current.run_from is None or current.run_from <= created:
             return FailureRun(0, None, created)
         return current
-    if after_ok:
+    if current.ok_at is None or current.ok_at <= created:
         run_from = created if current.run_from is None else current.run_from
         return FailureRun(current.run + 1, run_from, current.ok_at)
     return current
