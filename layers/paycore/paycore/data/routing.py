@@ -15,9 +15,10 @@ Why this shape (docs/routing.md, "Storage", has the comparison with hourly bucke
 - **An outcome is one ``UpdateItem`` that only ADDs** (the decayed sums are kept scaled, see
   :mod:`paycore.routing.decay`): commutative, so concurrent callbacks on a hot segment never
   conflict or retry. The failure run follows the order in which payments were *created*
-  (:mod:`paycore.routing.state`): its part of the update is conditional on the item's ``ok_at`` and
-  ``run_from``; when that condition fails (an outcome that arrived out of order), a second
-  ``UpdateItem`` adds the counts alone. The condition ``epoch = :e AND half_life = :h`` guards the scale; once per
+  (:mod:`paycore.routing.state`): its part of the update is conditional on the item's ``ok_at``
+  (a failure) or ``run_from`` (a success); when that condition fails (an outcome that arrived out
+  of order), a second ``UpdateItem`` adds the counts alone. The condition
+  ``epoch = :e AND half_life = :h`` guards the scale; once per
   ``EPOCH_HALF_LIVES`` half-lives an item is *rebased* (one consistent read and one write
   conditional on the ``version`` that every update ADDs to), then the ADD is retried.
 - A separate table from the channel configuration: the functions that record outcomes get write
