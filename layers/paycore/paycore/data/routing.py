@@ -98,6 +98,7 @@ def _counts(item: RouterStateItem) -> ScaledCounts:
 
 def _run_actions(success: bool, created: float) -> tuple[list[Any], Any]:
     """The failure-run part of an update and its condition (:func:`paycore.routing.state.run_update`)."""
+    actions: list[Any]
     if success:
         after_run = RouterStateItem.run_from.does_not_exist() | (RouterStateItem.run_from <= created)
         actions = [RouterStateItem.run.set(0), RouterStateItem.ok_at.set(created), RouterStateItem.run_from.remove()]
