@@ -408,7 +408,11 @@ def _counted(metric: Metric, order: store.OrderItem) -> Callable[[], None]:
 def _publish_applied(change: store.OrderChange, detail_type: str, now: float, **extra: Any) -> Callable[[], None]:
     """Publish the domain event once ``change`` has committed, from the order as it committed it
     (:func:`paycore.data.orders.applied`; no read after the commit)."""
-    return lambda: notify.publish(detail_type, event_detail(store.applied(change), now, **extra))
+
+    def run() -> None:
+        notify.publish(detail_type, event_detail(store.applied(change), now, **extra))
+
+    return run
 
 
 def submit_refund(

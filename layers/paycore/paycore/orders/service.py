@@ -14,9 +14,9 @@ import json
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from paycore import channels, money
+from paycore import money
 from paycore.config import order_settings
 from paycore.data import orders as store
 from paycore.errors import Conflict, InvalidRequest, NotFound, ProviderUnavailable
@@ -27,8 +27,11 @@ from paycore.orders.signing import sign_order
 from paycore.orders.states import REFUNDABLE, OrderStatus
 from paycore.providers import get_provider
 from paycore.providers.base import PaymentRequest, PaymentStatus, ProviderError
-from paycore.routing.service import Routed
-from paycore.schemas.orders import CreateOrderIn, OrderLine, OrderList, OrderOut, PaymentOut, RefundCreated, RefundIn
+
+if TYPE_CHECKING:  # the API's models (pydantic) load where answers are built: the sweeper builds none
+    from paycore.channels import Channel
+    from paycore.routing.service import Routed
+    from paycore.schemas.orders import CreateOrderIn, OrderList, OrderOut, RefundIn
 
 MAX_RETRIES = 8
 
@@ -61,6 +64,8 @@ def refund_out(item: store.RefundItem) -> dict[str, Any]:
 
 
 def order_out(order: store.OrderItem, refunds: list[store.RefundItem] | None = None) -> OrderOut:
+    from paycore.schemas.orders import OrderLine, OrderOut, PaymentOut
+
     items = [OrderLine(**line) for line in json.loads(order.items_json)] if order.items_json else None
     return OrderOut(
         order_id=order.order_id,
@@ -89,8 +94,10 @@ def _request_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _choose_channel(request: CreateOrderIn, order_id: str) -> tuple[channels.Channel, Routed | None]:
+def _choose_channel(request: CreateOrderIn, order_id: str) -> tuple[Channel, Routed | None]:
     """The requested channel, or for ``"auto"`` the router's choice (with its logged decision)."""
+    from paycore import channels
+
     if not money.is_currency(request.currency):
         raise InvalidRequest(f"currency {request.currency!r} is not an ISO 4217 currency code", code="invalid_currency")
     if request.channel == "auto":
@@ -264,6 +271,8 @@ def decode_cursor(cursor: str, status: str | None) -> str:
 def list_orders(user_id: str, status: str | None, limit: int, cursor: str | None) -> OrderList:
     after = decode_cursor(cursor, status) if cursor else None
     page = store.list_user_orders(user_id, status, limit, after)
+    from paycore.schemas.orders import OrderList
+
     return OrderList(
         orders=[order_out(o) for o in page.orders],
         next_cursor=encode_cursor(page.last_created_sk, status) if page.last_created_sk else None,
@@ -455,4 +464,6 @@ def _refund(user_id: str, order_id: str, request: RefundIn, now: float) -> dict[
         if reread is None:  # pragma: no cover - written above
             raise NotFound("No such refund.", code="refund_not_found")
         refund, after = reread, own_order(user_id, order_id)
+    from paycore.schemas.orders import RefundCreated
+
     return RefundCreated(**refund_out(refund), order=order_out(after)).model_dump(mode="json")
