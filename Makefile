@@ -103,7 +103,7 @@ build: $(STAMP) ## sam build for arm64 (needs a python3.13 interpreter; found th
 
 # `make bench` builds first (package sizes); a build that cannot run (no python3.13) is reported, not fatal.
 BENCH_ARGS ?=
-bench: $(STAMP) ## benchmarks -> docs/performance.md (10-15 min; QUICK=1 for a short pass; BENCH_ARGS="--only warm")
+bench: $(STAMP) ## benchmarks -> docs/performance.md (about 40 min on 2 shared cores; QUICK=1 for a short pass; BENCH_ARGS="--only warm")
 	-@$(MAKE) --no-print-directory build
 	PYTHONPATH=layers/paycore:. $(PY) -m bench $(if $(QUICK),--quick) $(BENCH_ARGS)
 

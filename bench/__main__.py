@@ -35,7 +35,7 @@ shared machine hits both sides); absolute times are shown for context only. Noth
 by a test: tests check the harness's logic with counts (tests/unit/test_bench_*.py,
 tests/integration/test_bench_*.py).
 
-- Everything: `make bench` (about 10 to 15 minutes on 2 cores); a quicker pass with fewer samples:
+- Everything: `make bench` (40 minutes on 2 cores shared with other work, 2026-11-25); a quicker pass:
   `make bench QUICK=1`; one section: `make bench BENCH_ARGS="--only warm"`.
 - Last run: {when}, on {machine}; sections: {sections}.
 """

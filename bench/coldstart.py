@@ -3,9 +3,10 @@
     PYTHONPATH=layers/paycore:. .venv/bin/python -m bench --only coldstart [--runs 11]
 
 Each sample is a fresh interpreter (the runtime's python3.13, ``-I -B``) on a Lambda-like layout
-(bench/lambda_site.py) with the function's environment from template.yaml, the variables the
-Lambda runtime sets (tracing active, as ``Tracing: Active`` deploys it) and fake credentials; the
-only network a child could reach is 127.0.0.1 (every proxy variable points at a closed port).
+(bench/lambda_site.py; the layer with and without its bytecode, interleaved) with the function's
+environment from template.yaml, the variables the Lambda runtime sets (tracing active, as
+``Tracing: Active`` deploys it) and fake credentials; the only network a child could reach is
+127.0.0.1 (every proxy variable points at a closed port).
 
 - floor: ``import boto3`` and ``boto3.client("dynamodb")``;
 - function: import the handler module (Lambda's init phase), create one DynamoDB client through
@@ -37,6 +38,9 @@ from infra.local.template import FunctionSpec, Resolver, authorizers, functions,
 
 TARGET = 1.25
 FLOOR = "floor"
+# The layer with the bytecode layers/paycore/Makefile compiles (what `make build` now ships), and the
+# layer without any (what sam build's python3.13 build method shipped before): bench/lambda_site.py.
+LAYOUTS = ("bytecode", "source")
 
 # Runs in each child with ``-I -B -c``: argv = task root, layer dir, handler ("" for the floor), event JSON.
 CHILD = r"""
@@ -198,31 +202,38 @@ def measure(runs: int, seed: int = 7) -> dict[str, Any]:
     template = load_template()
     specs = functions(template, Resolver(template=template, parameters={"Stage": "bench"}))
     authorizer_functions = {a.function for a in authorizers(template).values()}
-    site = prepare(sorted({s.name for s in specs.values()}))
+    dirs = sorted({s.name for s in specs.values()})
+    sites = {"bytecode": prepare(dirs, bytecode=True), "source": prepare(dirs)}
     events = {lid: cheap_event(spec, authorizer_functions) for lid, spec in specs.items()}
     names = [FLOOR, *sorted(specs)]
-    samples: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    keys = [(layout, name) for layout in LAYOUTS for name in names]
+    samples: dict[tuple[str, str], list[dict[str, float]]] = {k: [] for k in keys}
     rng = random.Random(seed)
     for round_no in range(runs + 1):  # round 0 warms the file cache and is not kept
-        order = names[:]
+        order = keys[:]
         rng.shuffle(order)
-        for name in order:
+        for layout, name in order:
             spec = specs.get(name)
-            timings = _run_child(site, spec, events[name][1] if spec else None)
+            timings = _run_child(sites[layout], spec, events[name][1] if spec else None)
             if round_no:
-                samples[name].append(timings)
+                samples[(layout, name)].append(timings)
+    site = sites["bytecode"]  # where the import time goes, as the deployed layer loads
     floor_costs = _import_costs(site, None)
     extra: dict[str, list[tuple[str, float]]] = {}
     for lid, spec in specs.items():
         costs = _import_costs(site, spec)
         beyond = {pkg: ms for pkg, ms in costs.items() if pkg not in floor_costs}
         extra[lid] = sorted(beyond.items(), key=lambda kv: -kv[1])[:6]
-    rows = {}
-    for name in names:
-        per_round = samples[name]
-        rows[name] = {key: median(t[key] for t in per_round) for key in ("import", "client", "call", "total", "wall")}
-        rows[name]["ratio"] = median(t["total"] / f["total"] for t, f in zip(per_round, samples[FLOOR], strict=True))
-        rows[name]["wall_ratio"] = median(t["wall"] / f["wall"] for t, f in zip(per_round, samples[FLOOR], strict=True))
+    rows: dict[str, dict[str, dict[str, float]]] = {layout: {} for layout in LAYOUTS}
+    for layout, name in keys:
+        per_round, floor = samples[(layout, name)], samples[(layout, FLOOR)]
+        row = {key: median(t[key] for t in per_round) for key in ("import", "client", "call", "total", "wall")}
+        row["ratio"] = median(t["total"] / f["total"] for t, f in zip(per_round, floor, strict=True))
+        row["wall_ratio"] = median(t["wall"] / f["wall"] for t, f in zip(per_round, floor, strict=True))
+        # the same function with and without the layer's bytecode, in the same rounds
+        source = samples[("source", name)]
+        row["vs_source"] = median(t["total"] / u["total"] for t, u in zip(per_round, source, strict=True))
+        rows[layout][name] = row
     return {
         "python": site.python,
         "python_version": site.version,
@@ -272,17 +283,26 @@ def _mb(value: int) -> str:
 
 
 def report(figures: dict[str, Any], sizes: dict[str, Any] | None) -> str:
-    rows = figures["rows"]
+    rows, source = figures["rows"]["bytecode"], figures["rows"]["source"]
     floor = rows[FLOOR]
     out = [
-        f"Fresh `{Path(figures['python']).name}` ({figures['python_version']}) processes on a Lambda-like layout "
-        "with no bytecode, as `sam build` packages it; tracing on, as deployed. Median of "
+        f"Fresh `{Path(figures['python']).name}` ({figures['python_version']}) processes on a Lambda-like layout, "
+        "tracing on, as deployed. Median of "
         f"{figures['runs']} interleaved rounds; **ratio** = median over rounds of function ÷ floor in the same round "
         f"(target ≤ {TARGET}). Times are this machine's, loaded by other work: read the ratios.",
         "",
-        '- floor: `import boto3` + `boto3.client("dynamodb")`.',
+        '- floor: `import boto3` + `boto3.client("dynamodb")`, boto3 taken from the same layer as the functions.',
         "- function: import the handler module + one DynamoDB client through `paycore.aws.client` + one call of a "
         "path that needs no AWS (first call column).",
+        "- two layer layouts, every child of both interleaved in the same rounds: **with bytecode** (the layer as "
+        "`make build` now builds it: layers/paycore/Makefile compiles every module with python3.13 into "
+        "unchecked-hash pycs) and **source only** (as `sam build`'s python3.13 build method shipped it: no pyc, "
+        "so every cold start compiled every module; the function folders carry none in either). The floor gets "
+        "the same layout as the functions in each, so each ratio compares like with like. Whether Lambda's own "
+        "boto3 in /var/runtime carries bytecode is not something this machine can check; a floor function "
+        "without a layer would use that one.",
+        "",
+        "With the layer's bytecode:",
         "",
         table(
             ["function", "import ms", "client ms", "first call", "call ms", "total ms", "ratio", "process ratio", ""],
@@ -310,8 +330,19 @@ def report(figures: dict[str, Any], sizes: dict[str, Any] | None) -> str:
         "process ratio: the same comparison on the whole child process as the parent saw it (interpreter start "
         "and exit included).",
         "",
+        "Source only (the layer as it was built before), and what the bytecode saves each child:",
+        "",
+        table(
+            ["function", "total ms, source only", "ratio to its floor, source only", "with bytecode ÷ source only"],
+            [
+                [lid, source[lid]["total"], f"{source[lid]['ratio']:.2f}", f"{rows[lid]['vs_source']:.2f}"]
+                for lid in [FLOOR, *sorted(k for k in rows if k != FLOOR)]
+            ],
+            align="lrrr",
+        ),
+        "",
         "Where a function's import time goes beyond the floor's packages (self time per top-level package, one "
-        "`-X importtime` run of the import alone, ms):",
+        "`-X importtime` run of the import alone, with the layer's bytecode, ms):",
         "",
         table(
             ["function", "largest imports the floor does not make"],

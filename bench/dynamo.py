@@ -62,6 +62,7 @@ def measure() -> dict[str, Any]:
                 "other": dict(sorted(other.items())),
                 "stable": len({t.describe() for t in tallies}) == 1,
                 "minimum": op.minimum,
+                "kept": op.kept,
                 "why": op.why,
             }
     return {"rows": rows, "samples": SAMPLES}
@@ -77,6 +78,8 @@ def report(figures: dict[str, Any]) -> str:
             continue
         over = r["requests"] - r["minimum"]
         verdict = "at minimum" if abs(over) < 1e-9 else (f"over by {over:g}" if over > 0 else f"under by {-over:g}")
+        if r.get("kept") and abs(over - r["kept"]) < 1e-9:
+            verdict += ", kept by choice"
         other = ", ".join(f"{k.split('.', 1)[1]} {v:g}" for k, v in r["other"].items() if v) or "—"
         if r.get("provider_requests"):
             other += f"; sandbox provider's own: {r['provider_requests']:g} (not counted)"

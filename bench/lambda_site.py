@@ -6,9 +6,17 @@ with the runtime's interpreter (python3.13, found as ``make build`` finds it; th
 interpreter otherwise), then copies the current ``paycore`` source next to them and each
 function's folder into ``.bench/lambda/task/<function>``.
 
-Like the package ``sam build`` makes (checked: ``find .aws-sam/build -name '*.pyc'`` finds none),
-this layout holds no bytecode, so a cold start compiles every module it imports outside the
-standard library, as it does on Lambda, where /opt and /var/task are read-only.
+Two layouts of the layer, side by side:
+
+- ``bytecode=False``: no bytecode, as ``sam build``'s python3.13 build method packages a layer
+  (checked then: ``find .aws-sam/build -name '*.pyc'`` found none), so a cold start compiles every
+  module it imports outside the standard library, as it does on Lambda, where /opt and /var/task
+  are read-only;
+- ``bytecode=True``: the same files plus what ``layers/paycore/Makefile`` (the layer's
+  ``BuildMethod: makefile``) adds: every module compiled by python3.13 into unchecked-hash pycs.
+
+The functions' own folders carry no bytecode in either (their build method is unchanged). The floor
+imports boto3 from the same layer, so it gets the same treatment as the functions in each layout.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ class LambdaSite:
     python: str  # the interpreter that plays the runtime
     version: str  # its version, e.g. 3.13.0
     opt: Path  # what Lambda mounts as /opt/python
+    bytecode: bool = False  # the layer carries unchecked-hash pycs (layers/paycore/Makefile)
 
     def task(self, function_dir: str) -> Path:
         return SITE / "task" / function_dir
@@ -64,9 +73,16 @@ def _copy(source: Path, target: Path) -> None:
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-def prepare(function_dirs: list[str]) -> LambdaSite:
+def compile_tree(python: str, folder: Path) -> None:
+    """What layers/paycore/Makefile does to the layer: unchecked-hash pycs made by the runtime's python."""
+    subprocess.run(
+        [python, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", str(folder)], check=True
+    )
+
+
+def prepare(function_dirs: list[str], *, bytecode: bool = False) -> LambdaSite:
     """Install the layer's requirements once per requirements file and interpreter; copy the
-    current paycore and function sources every time."""
+    current paycore and function sources every time (and compile the layer when ``bytecode``)."""
     python = _runtime_python()
     version = _version(python)
     key = hashlib.sha256(REQUIREMENTS.read_bytes() + python.encode() + version.encode()).hexdigest()[:12]
@@ -78,8 +94,19 @@ def prepare(function_dirs: list[str]) -> LambdaSite:
         for cache in (deps / "python").rglob("__pycache__"):
             shutil.rmtree(cache, ignore_errors=True)
         (deps / ".complete").touch()
+    if bytecode:
+        compiled = SITE / f"deps-{key}-pyc"
+        if not (compiled / ".complete").exists():
+            if compiled.exists():
+                shutil.rmtree(compiled)
+            shutil.copytree(deps / "python", compiled / "python")
+            compile_tree(python, compiled / "python")
+            (compiled / ".complete").touch()
+        deps = compiled
     opt = deps / "python"
     _copy(ROOT / "layers" / "paycore" / "paycore", opt / "paycore")
+    if bytecode:
+        compile_tree(python, opt / "paycore")
     for name in function_dirs:
         _copy(ROOT / "functions" / name, SITE / "task" / name)
-    return LambdaSite(python=python, version=version, opt=opt)
+    return LambdaSite(python=python, version=version, opt=opt, bytecode=bytecode)

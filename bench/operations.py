@@ -41,11 +41,16 @@ class User:
     phone_number: str
     user_id: str = ""
     tokens: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, str] = field(default_factory=dict)  # what the authorizer answered for the session
 
     @property
     def authorizer(self) -> dict[str, str]:
+        """``requestContext.authorizer`` as API Gateway passes it: the authorizer's own context
+        (user, session and the session's key version) for the current session."""
         claims = json.loads(_b64(self.tokens["access_token"].split(".")[1]))
-        return {"principalId": self.user_id, "user_id": self.user_id, "session_id": claims["sid"]}
+        if self.context.get("session_id") != claims["sid"]:
+            raise FlowError("no authorizer context for this session: Driver.authorize first")
+        return {"principalId": self.user_id, **self.context}
 
 
 def _b64(text: str) -> bytes:
@@ -151,6 +156,7 @@ class Driver:
         decision = self.stack.invoke("AuthorizerFunction", event)
         if decision["policyDocument"]["Statement"][0]["Effect"] != "Allow":
             raise FlowError("authorizer denied a fresh token")
+        user.context = dict(decision["context"])
 
     def list_channels(self, user: User, *, cold: bool) -> None:
         if cold:  # the container's channel cache (CHANNELS_CACHE_SECONDS) expired: read the table
@@ -163,7 +169,9 @@ class Driver:
     def active_user(self) -> User:
         user = self.register(self.new_user())
         self.verify(user, self.code_for(user))
-        return self.login(user)
+        self.login(user)
+        self.authorize(user)  # the context API Gateway hands the backends
+        return user
 
 
 @dataclass(frozen=True)
@@ -190,6 +198,7 @@ class Operation:
     prepare: Callable[[Driver, int], list[Call]]
     minimum: float  # DynamoDB requests the design needs at the least (per unit)
     why: str  # what those requests are and why no fewer will do
+    kept: float = 0  # requests over the minimum kept by choice (``why`` says what they buy)
     warm: bool = True  # measured on the warm path (per-request API operations)
     # Batch operations: each call handles ``per`` units; ``baseline`` makes the same call over none,
     # and section 2 reports (call - baseline) / per.
@@ -260,8 +269,9 @@ IDENTITY = [
         ("LoginFunction",),
         _refresh,
         2,
-        "read the presented token (session, reuse), then one TransactWriteItems: mark it used, store the next, "
-        "hold the session active.",
+        "read the presented token (session, reuse; it carries the session's user, expiry and signing-key "
+        "version), then one TransactWriteItems: mark it used, store the next, hold the session active (the "
+        "condition that refuses an ended session).",
     ),
     Operation(
         "authorize",
@@ -269,15 +279,17 @@ IDENTITY = [
         _authorize,
         1,
         "one consistent GetItem of the session: the authorizer caches nothing (ReauthorizeEvery 0), so a "
-        "logout refuses the very next call.",
+        "logout refuses the very next call; it passes the session's signing-key version on in its context.",
     ),
     Operation(
         "list channels",
         ("ChannelsFunction",),
         _channels,
-        1,
+        2,
         "one read of the channel configuration when the container's cache (CHANNELS_CACHE_SECONDS, 30 s) has "
-        "expired, as section 2 measures it; none while it holds (the warm path).",
+        "expired, as section 2 measures it, none while it holds (the warm path); with an amount and a currency "
+        "(as here) the router ranks the eligible channels: one BatchGetItem of their router states, one key per "
+        "channel (paycore/data/routing.py).",
     ),
 ]
 

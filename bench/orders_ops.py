@@ -200,19 +200,22 @@ ORDERS = [
         "(Powertools: lock, then the stored answer) so concurrent or repeated creates call the provider once and "
         "answer the same; read the order id before calling the provider (a replay after the record expired must "
         "not create a second payment); one TransactWriteItems for the order, its history entry and the day's "
-        "counters. Over it: a consistent read of the session for its signing-key version, which the authorizer "
-        "read moments earlier in the same request (it could pass the version in its context).",
+        "counters. The X-Signature key is derived from the session's key version that the authorizer read in the "
+        "same request and passed in its context.",
     ),
     Operation(
         "callback",
         ("CallbacksFunction",),
         _callback,
-        2,
+        3,
         "read the order (its state, amount and currency to check the event against), then one TransactWriteItems: "
         "the state change conditioned on the version read, the event marker (a repeated event id cannot commit "
-        "twice), the history entry and the counters. Over it: a read of the event marker before anything (a cheap "
-        "answer to the duplicates providers send), and a read of the order after the commit to build the "
-        "order.paid domain event, which the committed change already describes.",
+        "twice), the history entry and the counters; the order.paid domain event is built from the committed "
+        "change; the router learns the outcome (one UpdateItem that only ADDs, paycore/data/routing.py). "
+        "Kept over it: a read of the event marker before anything, the cheap answer to the duplicates "
+        "providers send (deliveries are at least once, and retried for days): a duplicate then costs that one "
+        "read, instead of the order's read and a 4-item transaction that the marker's condition cancels.",
+        kept=1,
     ),
     Operation(
         "refund",
@@ -221,9 +224,8 @@ ORDERS = [
         6,
         "claim the nonce; the idempotency lock and answer (2); read the order (refundable amount); one "
         "TransactWriteItems reserving the refund against the order before the provider is called; one write of "
-        "the provider's answer on the refund. Over it: the session read (as for create order), a read of the "
-        "refund before the transaction (whose put is conditioned on it not existing anyway), and reads of the "
-        "refund and the order to build the answer after writes whose results were known.",
+        "the provider's answer on the refund. The answer is built from what was written (no read back); the "
+        "refund id is read only when the transaction or the order's state refuses (a retry of the same refund).",
     ),
 ]
 
@@ -232,14 +234,15 @@ JOBS = [
         "sweep per expired order",
         ("SweeperFunction", "OrdersFunction"),
         _sweep,
-        2,
-        "per order found due: a consistent read of the order (the index is eventually consistent) and one "
+        3,
+        "per order found due: a consistent read of the order (the index is eventually consistent), one "
         "TransactWriteItems moving it pending to expired with its history and counters, conditioned on its "
-        "state; the provider is asked in between. The index pages (a Query per shard, 8 shards, for the due "
+        "state (the provider is asked in between), and the router's outcome (one UpdateItem that only ADDs; "
+        "once per segment and epoch it is refused and rebased, which is why runs can differ). "
+        "The index pages (a Query per shard, 8 shards, for the due "
         "orders and again for the overdue ones) are shared by the whole run, so the figure is (a run over "
-        f"{SWEEP_BATCH} minus an empty run) divided by {SWEEP_BATCH}. Over it: expire_order reads the order "
-        "again right after the sweeper read it, and the order is read once more after the commit to build the "
-        "order.expired event, which the committed change already describes.",
+        f"{SWEEP_BATCH} minus an empty run) divided by {SWEEP_BATCH}. The order.expired event is built from the "
+        "committed change.",
         warm=False,
         per=SWEEP_BATCH,
         baseline=lambda d: _sweep_over(d, 0),

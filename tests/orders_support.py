@@ -1,7 +1,7 @@
 """Helpers for the order, callback and sandbox suites: signed API calls through the real handlers.
 
-``ApiUser`` is a caller as the authorizer describes it (user id, session id) plus the session's
-signing key from login; the ``identity`` fixture makes them through the identity functions.
+``ApiUser`` is a caller as the authorizer describes it (user id, session id, the session's key
+version) plus the session's signing key from login; the ``identity`` fixture makes them through the identity functions.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class ApiUser:
     session_id: str
     key: bytes
     access_token: str
+    key_version: str | None = None  # the session's, as the authorizer passes it in its context
 
 
 class Identity:
@@ -48,6 +49,7 @@ class Identity:
             session_id=str(context["session_id"]),
             key=base64.urlsafe_b64decode(key_b64 + "=" * (-len(key_b64) % 4)),
             access_token=tokens["access_token"],
+            key_version=str(context["key_version"]),
         )
 
     def log_out(self, user: ApiUser) -> None:
@@ -99,6 +101,8 @@ def api_event(
             "session_id": user.session_id,
             "principalId": user.user_id,
         }
+        if user.key_version is not None:
+            event["requestContext"]["authorizer"]["key_version"] = user.key_version
     return event
 
 

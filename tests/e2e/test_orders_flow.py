@@ -117,3 +117,16 @@ def test_callbacks_and_checkout_need_no_bearer_token(api_url: str) -> None:
     assert unsigned.status_code == 400  # reached the function: refused for its missing signature
     missing = requests.get(f"{api_url}/sandbox/checkout/pay_{'0' * 24}", timeout=TIMEOUT)
     assert missing.status_code == 404
+
+
+def test_signed_order_calls_go_through_the_authorizer_and_stop_at_logout(api_url: str) -> None:
+    """The orders function derives the X-Signature key from the key version the authorizer passes in
+    its context (no second read of the session); after logout the authorizer refuses the next call."""
+    account = identity_client.new_account(api_url)
+    payload = {"order_id": str(uuid.uuid4()), "amount": 1200, "currency": "CNY", "channel": "sandbox", "subject": "Tea"}
+    assert _post(account, api_url, "/orders", payload).status_code == 201
+    assert account.post("/auth/logout", token=account.tokens["access_token"]).status_code == 204
+    again = {**payload, "order_id": str(uuid.uuid4())}
+    refused = _post(account, api_url, "/orders", again)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "unauthorized"

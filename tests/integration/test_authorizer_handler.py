@@ -92,7 +92,7 @@ def test_a_valid_token_is_allowed_with_the_caller_in_the_context(session: dict) 
     result = authorize(session["access_token"])
     assert effect(result) == "Allow"
     assert result["principalId"] == claims["sub"]
-    assert result["context"] == {"user_id": claims["sub"], "session_id": claims["sid"]}
+    assert result["context"] == {"user_id": claims["sub"], "session_id": claims["sid"], "key_version": "v1"}
     assert result["policyDocument"]["Statement"][0]["Resource"] == METHOD_ARN
 
 

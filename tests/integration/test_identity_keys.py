@@ -126,4 +126,8 @@ def test_rotating_the_hmac_secret_leaves_live_sessions_their_signing_keys(
     with pytest.raises(Unauthorized) as raised:
         sessions.signing_key_for(old_sid)
     assert raised.value.code == "session_inactive"
-    assert sessions.signing_key_for(new_sid)
+    # The same with the version the authorizer passes in its context: no key for a retired version.
+    with pytest.raises(Unauthorized) as raised:
+        sessions.signing_key_for(old_sid, "v1")
+    assert raised.value.code == "session_inactive"
+    assert sessions.signing_key_for(new_sid) == sessions.signing_key_for(new_sid, "v2")

@@ -211,3 +211,35 @@ def test_each_login_is_its_own_session_with_its_own_signing_key(active_user: Tes
     call("/auth/logout", authorizer=_context(first))
     assert effect(authorize(first["access_token"])) == "Deny"
     assert effect(authorize(second["access_token"])) == "Allow"
+
+
+def test_refresh_tokens_carry_the_session_key_version_and_old_ones_still_refresh(aws: AwsStack, session: dict) -> None:
+    """A refresh issues tokens from what its refresh token copies of the session (no read of the
+    session); a token stored before the copy existed reads the session instead and works the same."""
+    table = aws.name("RefreshTokensTable")
+    client = aws.client("dynamodb")
+    stored = client.scan(TableName=table)["Items"]
+    assert [item["key_version"] for item in stored] == [{"S": "v1"}]
+    rotated = body(call("/auth/refresh", {"refresh_token": session["refresh_token"]}))
+    assert rotated["signing_key"] == session["signing_key"]
+
+    legacy_hash = sessions.hash_refresh_token(rotated["refresh_token"])
+    client.update_item(TableName=table, Key={"token_hash": {"S": legacy_hash}}, UpdateExpression="REMOVE key_version")
+    again = call("/auth/refresh", {"refresh_token": rotated["refresh_token"]})
+    assert again["statusCode"] == 200
+    assert body(again)["signing_key"] == session["signing_key"]
+    assert effect(authorize(body(again)["access_token"])) == "Allow"
+
+
+def test_a_refresh_after_logout_writes_nothing(aws: AwsStack, session: dict) -> None:
+    call("/auth/logout", authorizer=_context(session))
+    before = aws.client("dynamodb").scan(TableName=aws.name("RefreshTokensTable"))["Items"]
+    refused = call("/auth/refresh", {"refresh_token": session["refresh_token"]})
+    assert body(refused)["error"]["code"] == "session_inactive"
+    assert aws.client("dynamodb").scan(TableName=aws.name("RefreshTokensTable"))["Items"] == before
+
+
+def test_the_authorizer_key_version_gives_the_session_signing_key(session: dict) -> None:
+    context = authorize(session["access_token"])["context"]
+    key = sessions.signing_key_for(context["session_id"], context["key_version"])
+    assert key == sessions.signing_key_for(context["session_id"]) == _b64decode(session["signing_key"])

@@ -91,7 +91,7 @@ def test_ten_concurrent_identical_creates_make_one_order_and_no_500(seeded_chann
     client = Orders(user)
     fields = new_order(amount=700)
     events = [client.create_event(fields) for _ in range(10)]  # ten signatures, ten nonces
-    caller = Caller(user.user_id, user.session_id)
+    caller = Caller(user.user_id, user.session_id, user.key_version)
 
     def create(event: dict):
         def run() -> dict:
@@ -205,10 +205,31 @@ def test_without_an_authorizer_context_it_is_401(seeded_channels: AwsStack, iden
 
 
 def test_an_ended_session_is_refused(seeded_channels: AwsStack, identity) -> None:
+    """After logout the next call is refused: API Gateway runs the authorizer on every call
+    (ReauthorizeEvery 0), which reads the session and denies it, so the orders function never
+    runs. A context without the key version (an authorizer that did not pass it) makes the orders
+    function read the session itself, and it refuses the call too."""
+    from tests.identity_support import authorize, effect
+
     user = identity.user()
     event = api_event("orders/create_order", user=user, body=new_order())
     sign_event(event, user)
     identity.log_out(user)
+    assert effect(authorize(user.access_token)) == "Deny"
+    del event["requestContext"]["authorizer"]["key_version"]
+    response = call("orders", event)
+    assert response["statusCode"] == 401
+    assert body(response)["error"]["code"] == "session_inactive"
+    assert _orders(seeded_channels) == []
+
+
+def test_the_key_version_in_the_context_is_the_one_the_signature_is_checked_with(
+    seeded_channels: AwsStack, identity
+) -> None:
+    user = identity.user()
+    event = api_event("orders/create_order", user=user, body=new_order())
+    sign_event(event, user)
+    event["requestContext"]["authorizer"]["key_version"] = "v0"  # no such version in the secret
     response = call("orders", event)
     assert response["statusCode"] == 401
     assert _orders(seeded_channels) == []

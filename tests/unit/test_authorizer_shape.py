@@ -61,7 +61,9 @@ def test_caller_reads_what_the_authorizer_put_in_the_request_context() -> None:
     event = load_event("channels", "list_all")
     event["requestContext"]["authorizer"] = {"principalId": "u-1", "user_id": "u-1", "session_id": "s-1"}
     assert app.resolve(event, FakeContext())["statusCode"] == 200
-    assert seen == [Caller(user_id="u-1", session_id="s-1")]
+    event["requestContext"]["authorizer"]["key_version"] = "v1"
+    assert app.resolve(event, FakeContext())["statusCode"] == 200
+    assert seen == [Caller(user_id="u-1", session_id="s-1"), Caller(user_id="u-1", session_id="s-1", key_version="v1")]
 
 
 def test_caller_without_authorizer_context_is_401() -> None:

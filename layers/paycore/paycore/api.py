@@ -132,6 +132,9 @@ class Caller:
 
     user_id: str
     session_id: str
+    # The session's signing-key version as the authorizer read it in this request (None when the
+    # authorizer did not pass it: the session is then read where the key is needed).
+    key_version: str | None = None
 
 
 def caller(app: APIGatewayRestResolver) -> Caller:
@@ -141,7 +144,12 @@ def caller(app: APIGatewayRestResolver) -> Caller:
     user_id, session_id = context.get("user_id"), context.get("session_id")
     if not isinstance(user_id, str) or not user_id or not isinstance(session_id, str) or not session_id:
         raise Unauthorized("A valid Bearer access token is required.", code="unauthorized")
-    return Caller(user_id=user_id, session_id=session_id)
+    key_version = context.get("key_version")
+    return Caller(
+        user_id=user_id,
+        session_id=session_id,
+        key_version=key_version if isinstance(key_version, str) and key_version else None,
+    )
 
 
 def raw_body(event: Any) -> bytes:

@@ -504,6 +504,30 @@ def apply_change(change: OrderChange) -> bool:
     return transact("apply the order change", build)
 
 
+def applied(change: OrderChange) -> OrderItem:
+    """The order as :func:`apply_change` leaves it once ``change`` has committed, without reading it.
+
+    The commit was conditioned on the order's ``version``, and every write of an order goes
+    through :func:`apply_change` and increments it, so the stored order is exactly the one read
+    plus the update :func:`apply_change` made: the same actions, applied here to a copy.
+    """
+    order = change.order
+    after = OrderItem.from_raw_data(order.to_dynamodb_dict())
+    after.version = int(order.version) + 1
+    after.updated_at = int(change.at)
+    if change.to_status is not None:
+        after.status = change.to_status
+        after.user_status = f"USER#{order.user_id}#{change.to_status}"
+    for name, value in change.set_fields.items():
+        setattr(after, name, value)
+    for name, value in change.add_fields.items():
+        setattr(after, name, int(getattr(after, name) or 0) + value)
+    if change.leave_pending_index:
+        after.pending_shard = None
+        after.pending_expires_at = None
+    return after
+
+
 def _add_refund(tx: TransactWrite, refund: RefundChange) -> None:
     if refund.create:
         item = refund.item

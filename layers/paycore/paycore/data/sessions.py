@@ -5,7 +5,9 @@
 ``key_version``, the version of the identity HMAC secret its signing key is derived from.
 
 ``RefreshTokensTable``: one item per refresh token ever issued, keyed by the SHA-256 of the token
-(the token itself is never stored), with ``used_at`` set once it has been exchanged. Keeping used
+(the token itself is never stored), with ``used_at`` set once it has been exchanged, and a copy of
+its session's user, expiry and ``key_version`` (a refresh issues tokens from these without reading
+the session; its transaction still requires the session to be active). Keeping used
 tokens until the session's expiry is what lets a replayed token be recognised as a replay and
 revoke the session, however many rotations later it comes back.
 """
@@ -55,6 +57,9 @@ class RefreshTokenItem(Model):
     issued_at = NumberAttribute()
     expires_at = NumberAttribute()  # the session's expiry; the table's TTL attribute
     used_at = NumberAttribute(null=True)
+    # The session's signing-key version, copied so that a refresh need not read the session (null
+    # on tokens issued before it was copied).
+    key_version = UnicodeAttribute(null=True)
 
 
 class RotationRefused(Exception):

@@ -9,8 +9,11 @@ the very next call. A refused token is a Deny (API Gateway answers 401 through t
 gateway response), never an exception; an outage of DynamoDB or Secrets Manager raises, so the
 call fails closed (500) and the function's error alarm sees it.
 
-Allow carries ``principalId`` = the user id and ``context = {"user_id", "session_id"}``, which
-backends read at ``event["requestContext"]["authorizer"]`` (:func:`paycore.api.caller`).
+Allow carries ``principalId`` = the user id and ``context = {"user_id", "session_id",
+"key_version"}``, which backends read at ``event["requestContext"]["authorizer"]``
+(:func:`paycore.api.caller`). ``key_version`` is the session's signing-key version (not a secret:
+a version label of the HMAC secret): the order routes derive the session's ``X-Signature`` key from
+it instead of reading the session a second time in the same request.
 Accepts both TOKEN events (``authorizationToken``) and REQUEST events (``headers``).
 """
 
@@ -71,8 +74,8 @@ def authorize(event: dict[str, Any], *, now: int | None = None) -> dict[str, Any
         )
     except tokens.InvalidToken as exc:
         return _deny(method_arn, exc.reason)
-    if not sessions.active_session(claims.session_id, claims.user_id, now=now):
+    key_version = sessions.active_key_version(claims.session_id, claims.user_id, now=now)
+    if key_version is None:
         return _deny(method_arn, "session_inactive")
-    return policy(
-        "Allow", claims.user_id, method_arn, context={"user_id": claims.user_id, "session_id": claims.session_id}
-    )
+    context = {"user_id": claims.user_id, "session_id": claims.session_id, "key_version": key_version}
+    return policy("Allow", claims.user_id, method_arn, context=context)

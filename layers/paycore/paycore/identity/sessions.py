@@ -18,6 +18,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from paycore.config import identity_settings
@@ -26,7 +27,7 @@ from paycore.errors import Unauthorized
 from paycore.identity import derived, keys, tokens
 from paycore.observability import Metric, count, logger
 
-if TYPE_CHECKING:  # pydantic stays out of the authorizer's cold start (it only needs active_session)
+if TYPE_CHECKING:  # pydantic stays out of the authorizer's cold start (it only needs active_key_version)
     from paycore.schemas.identity import TokenOut
 
 SESSION_SECONDS: Final = 30 * 24 * 60 * 60
@@ -46,7 +47,22 @@ def encode_signing_key(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).rstrip(b"=").decode("ascii")
 
 
-def _signing_key(session: session_store.SessionItem) -> bytes:
+@dataclass(frozen=True)
+class _Session:
+    """What issuing tokens needs of a session: the session item has it, and so does each refresh
+    token (which copies the session's user, expiry and key version when it is issued)."""
+
+    session_id: str
+    user_id: str
+    expires_at: int
+    key_version: str
+
+
+def _facts(item: session_store.SessionItem) -> _Session:
+    return _Session(item.session_id, item.user_id, int(item.expires_at), item.key_version)
+
+
+def _signing_key(session: _Session) -> bytes:
     return derived.key_for(session.key_version, derived.SESSION_SIGNING_KEY, session.session_id.encode("utf-8"))
 
 
@@ -54,23 +70,29 @@ def _inactive() -> Unauthorized:
     return Unauthorized("the session has ended; log in again", code="session_inactive")
 
 
-def signing_key_for(session_id: str) -> bytes:
+def signing_key_for(session_id: str, key_version: str | None = None) -> bytes:
     """The 32-byte HMAC key of an active session, for checking ``X-Signature``.
 
-    Raises Unauthorized ``session_inactive`` when the session is unknown, revoked or expired (or its
-    key version has been removed from the secret, which rotation does only after 30 days).
+    ``key_version`` is the session's, as the authorizer found it when it checked the session in
+    this same request (its context carries it): the key is derived without reading the session
+    again. Without it (a context from an authorizer that did not pass it), the session is read
+    consistently here. Raises Unauthorized ``session_inactive`` when the session is unknown, revoked
+    or expired (or its key version has been removed from the secret, which rotation does only after
+    30 days).
     """
-    session = session_store.get_session(session_id)
-    if session is None or not session.is_active(int(time.time())):
-        raise _inactive()
+    if key_version is None:
+        session = session_store.get_session(session_id)
+        if session is None or not session.is_active(int(time.time())):
+            raise _inactive()
+        key_version = session.key_version
     try:
-        return _signing_key(session)
+        return derived.key_for(key_version, derived.SESSION_SIGNING_KEY, session_id.encode("utf-8"))
     except derived.UnknownKeyVersion as exc:
-        logger.warning("session key version is no longer in the secret", extra={"key_version": session.key_version})
+        logger.warning("session key version is no longer in the secret", extra={"key_version": key_version})
         raise _inactive() from exc
 
 
-def _tokens_for(session: session_store.SessionItem, refresh_token: str, *, now: int) -> TokenOut:
+def _tokens_for(session: _Session, refresh_token: str, *, now: int) -> TokenOut:
     from paycore.schemas.identity import TokenOut
 
     settings = identity_settings()
@@ -90,14 +112,15 @@ def _tokens_for(session: session_store.SessionItem, refresh_token: str, *, now: 
     )
 
 
-def _new_refresh_token(session: session_store.SessionItem, *, now: int) -> tuple[str, session_store.RefreshTokenItem]:
+def _new_refresh_token(session: _Session, *, now: int) -> tuple[str, session_store.RefreshTokenItem]:
     token = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
     item = session_store.new_refresh_token(
         token_hash=hash_refresh_token(token),
         session_id=session.session_id,
         user_id=session.user_id,
         issued_at=now,
-        expires_at=int(session.expires_at),
+        expires_at=session.expires_at,
+        key_version=session.key_version,
     )
     return token, item
 
@@ -112,10 +135,11 @@ def start_session(user_id: str, *, now: int | None = None) -> TokenOut:
         status=session_store.ACTIVE,
         key_version=derived.current_version(),
     )
-    refresh_token, item = _new_refresh_token(session, now=now)
+    facts = _facts(session)
+    refresh_token, item = _new_refresh_token(facts, now=now)
     session_store.create_session(session, item)
     count(Metric.SESSION_STARTED)
-    return _tokens_for(session, refresh_token, now=now)
+    return _tokens_for(facts, refresh_token, now=now)
 
 
 def _reused(session_id: str, *, now: int) -> Unauthorized:
@@ -125,17 +149,35 @@ def _reused(session_id: str, *, now: int) -> Unauthorized:
     return Unauthorized("this refresh token was already used; the session is revoked", code="token_reused")
 
 
+def _session_of(token: session_store.RefreshTokenItem, *, now: int) -> _Session:
+    """The session a refresh token belongs to, from the token itself: it carries the session's
+    user, expiry and key version, and the rotation's transaction requires the session to be
+    active, so the session need not be read first. A token issued before tokens carried the key
+    version (at most 30 days before this code was deployed) reads the session instead."""
+    if token.key_version is not None:
+        if now >= int(token.expires_at):
+            raise _inactive()
+        return _Session(token.session_id, token.user_id, int(token.expires_at), token.key_version)
+    session = session_store.get_session(token.session_id)
+    if session is None or not session.is_active(now):
+        raise _inactive()
+    return _facts(session)
+
+
 def refresh(refresh_token: str, *, now: int | None = None) -> TokenOut:
-    """Exchange a refresh token for new tokens; the presented one stops working."""
+    """Exchange a refresh token for new tokens; the presented one stops working.
+
+    Two DynamoDB requests: the token's consistent read, then the rotation's transaction, which is
+    conditioned on the token being unused and on the session being active and unexpired (a
+    logged-out or revoked session refuses it: ``session_inactive``, nothing written).
+    """
     now = _now(now)
     current = session_store.get_refresh_token(hash_refresh_token(refresh_token))
     if current is None:
         raise Unauthorized("the refresh token is not valid", code="invalid_token")
     if current.used_at is not None:
         raise _reused(current.session_id, now=now)
-    session = session_store.get_session(current.session_id)
-    if session is None or not session.is_active(now):
-        raise _inactive()
+    session = _session_of(current, now=now)
     next_token, item = _new_refresh_token(session, now=now)
     try:
         session_store.rotate_refresh_token(current, item, now=now)
@@ -152,7 +194,15 @@ def end_session(session_id: str, *, now: int | None = None) -> None:
         count(Metric.SESSION_ENDED)
 
 
+def active_key_version(session_id: str, user_id: str, *, now: int) -> str | None:
+    """The session's signing-key version when the session exists, belongs to ``user_id``, is not
+    revoked and has not expired; None otherwise (one consistent GetItem)."""
+    session = session_store.get_session(session_id)
+    if session is None or session.user_id != user_id or not session.is_active(now):
+        return None
+    return session.key_version
+
+
 def active_session(session_id: str, user_id: str, *, now: int) -> bool:
     """True when the session exists, belongs to ``user_id``, is not revoked and has not expired."""
-    session = session_store.get_session(session_id)
-    return session is not None and session.user_id == user_id and session.is_active(now)
+    return active_key_version(session_id, user_id, now=now) is not None

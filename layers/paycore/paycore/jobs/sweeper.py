@@ -143,7 +143,7 @@ def _expire_one(indexed: store.OrderItem, now: float, result: SweepResult) -> No
         if outcome is not None:
             _tally(outcome, result)
             return
-        status = expire_order(order_id, now)  # closes at the provider first
+        status = expire_order(order_id, now, current=order)  # closes at the provider first
     except (ProviderError, ProviderUnavailable, DataAccessError, Conflict, NotFound) as exc:
         result.errors += 1
         logger.warning("sweeper could not settle an order", extra={"order_id": order_id, "error": type(exc).__name__})

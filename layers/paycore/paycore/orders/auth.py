@@ -1,8 +1,10 @@
 """Whether an order request is signed (``X-Signature``) by the caller's session.
 
 The caller comes from the Lambda authorizer's context (``paycore.api.caller``); the signing key is
-the session's (``paycore.identity.sessions.signing_key_for``), which also refuses a session that
-has ended.
+the session's (``paycore.identity.sessions.signing_key_for``), derived from the key version the
+authorizer passes after its consistent read of the session in this same request (the authorizer
+runs on every call, ``ReauthorizeEvery: 0``, so a session that has ended is refused there). Without
+a key version in the context, the session is read here and an ended one is refused.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def verify_request(caller: Caller, headers: Mapping[str, str], method: str, path
     header = find_header(headers, request_signature.HEADER)
     # Parse first: a garbled header costs no session lookup.
     request_signature.parse_header(header)
-    key: bytes = signing_key_for(caller.session_id)
+    key: bytes = signing_key_for(caller.session_id, caller.key_version)
     request_signature.verify(
         key=key,
         header=header,

@@ -267,7 +267,7 @@ def _payment_succeeded(provider: str, order: store.OrderItem, event: ProviderEve
         return _Plan(
             outcome="paid",
             change=change,
-            after=[_counted(Metric.PAYMENTS_SUCCEEDED, order), _publish_current(order.order_id, "order.paid", now)],
+            after=[_counted(Metric.PAYMENTS_SUCCEEDED, order), _publish_applied(change, "order.paid", now)],
         )
     if status in PAID_STATES and event.provider_payment_id in (None, order.provider_payment_id):
         return _record_only(provider, event, "already_paid", now)
@@ -349,7 +349,7 @@ def _payment_failed(provider: str, order: store.OrderItem, event: ProviderEvent,
     return _Plan(
         outcome="failed",
         change=change,
-        after=[_counted(Metric.PAYMENTS_FAILED, order), _publish_current(order.order_id, "order.failed", now)],
+        after=[_counted(Metric.PAYMENTS_FAILED, order), _publish_applied(change, "order.failed", now)],
     )
 
 
@@ -391,13 +391,13 @@ def _refund_event(provider: str, order: store.OrderItem, event: ProviderEvent, n
         return _Plan(
             outcome=f"refund_succeeded:{target.value}",
             change=change,
-            after=[_publish_current(order.order_id, f"order.{target.value}", now, refund_id=refund.refund_id)],
+            after=[_publish_applied(change, f"order.{target.value}", now, refund_id=refund.refund_id)],
         )
     change.add_fields = {"refundable_amount": amount, "refund_pending_amount": -amount}
     return _Plan(
         outcome="refund_failed",
         change=change,
-        after=[_publish_current(order.order_id, "order.refund_failed", now, refund_id=refund.refund_id)],
+        after=[_publish_applied(change, "order.refund_failed", now, refund_id=refund.refund_id)],
     )
 
 
@@ -406,11 +406,12 @@ def _counted(metric: Metric, order: store.OrderItem) -> Callable[[], None]:
     return lambda: count(metric, channel=order.channel)
 
 
-def _publish_current(order_id: str, detail_type: str, now: float, **extra: Any) -> Callable[[], None]:
+def _publish_applied(change: store.OrderChange, detail_type: str, now: float, **extra: Any) -> Callable[[], None]:
+    """Publish the domain event once ``change`` has committed, from the order as it committed it
+    (:func:`paycore.data.orders.applied`; no read after the commit)."""
+
     def run() -> None:
-        current = store.get_order(order_id)
-        if current is not None:
-            notify.publish(detail_type, event_detail(current, now, **extra))
+        notify.publish(detail_type, event_detail(store.applied(change), now, **extra))
 
     return run
 

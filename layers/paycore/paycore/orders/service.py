@@ -14,9 +14,9 @@ import json
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from paycore import channels, money
+from paycore import money
 from paycore.config import order_settings
 from paycore.data import orders as store
 from paycore.errors import Conflict, InvalidRequest, NotFound, ProviderUnavailable
@@ -27,8 +27,11 @@ from paycore.orders.signing import sign_order
 from paycore.orders.states import REFUNDABLE, OrderStatus
 from paycore.providers import get_provider
 from paycore.providers.base import PaymentRequest, PaymentStatus, ProviderError
-from paycore.routing.service import Routed
-from paycore.schemas.orders import CreateOrderIn, OrderLine, OrderList, OrderOut, PaymentOut, RefundCreated, RefundIn
+
+if TYPE_CHECKING:  # the API's models (pydantic) load where answers are built: the sweeper builds none
+    from paycore.channels import Channel
+    from paycore.routing.service import Routed
+    from paycore.schemas.orders import CreateOrderIn, OrderList, OrderOut, RefundIn
 
 MAX_RETRIES = 8
 
@@ -61,6 +64,8 @@ def refund_out(item: store.RefundItem) -> dict[str, Any]:
 
 
 def order_out(order: store.OrderItem, refunds: list[store.RefundItem] | None = None) -> OrderOut:
+    from paycore.schemas.orders import OrderLine, OrderOut, PaymentOut
+
     items = [OrderLine(**line) for line in json.loads(order.items_json)] if order.items_json else None
     return OrderOut(
         order_id=order.order_id,
@@ -89,8 +94,10 @@ def _request_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _choose_channel(request: CreateOrderIn, order_id: str) -> tuple[channels.Channel, Routed | None]:
+def _choose_channel(request: CreateOrderIn, order_id: str) -> tuple[Channel, Routed | None]:
     """The requested channel, or for ``"auto"`` the router's choice (with its logged decision)."""
+    from paycore import channels
+
     if not money.is_currency(request.currency):
         raise InvalidRequest(f"currency {request.currency!r} is not an ISO 4217 currency code", code="invalid_currency")
     if request.channel == "auto":
@@ -264,6 +271,8 @@ def decode_cursor(cursor: str, status: str | None) -> str:
 def list_orders(user_id: str, status: str | None, limit: int, cursor: str | None) -> OrderList:
     after = decode_cursor(cursor, status) if cursor else None
     page = store.list_user_orders(user_id, status, limit, after)
+    from paycore.schemas.orders import OrderList
+
     return OrderList(
         orders=[order_out(o) for o in page.orders],
         next_cursor=encode_cursor(page.last_created_sk, status) if page.last_created_sk else None,
@@ -311,7 +320,7 @@ def close_order(order: store.OrderItem, target: OrderStatus, at: float) -> store
             at=at,
         )
         if store.apply_change(change):
-            closed = _reload(order.order_id)
+            closed = store.applied(change)  # what the commit wrote; no need to read it back
             notify.publish(f"order.{target.value}", callbacks.event_detail(closed, at))
             return closed
         order = _reload(order.order_id)
@@ -338,11 +347,15 @@ def cancel_order(user_id: str, order_id: str, now: float | None = None) -> Order
     return order_out(closed)
 
 
-def expire_order(order_id: str, now: float | None = None) -> str:
+def expire_order(order_id: str, now: float | None = None, *, current: store.OrderItem | None = None) -> str:
     """For the sweeper: expire a pending order whose time has passed; returns its status afterwards
-    (``expired``, or ``paid`` when the payment landed first, or whatever it already was)."""
+    (``expired``, or ``paid`` when the payment landed first, or whatever it already was).
+
+    ``current`` is the order as the caller has just read it consistently (the sweeper does), so it
+    is not read again; the close's transaction is conditioned on its version either way.
+    """
     at = time.time() if now is None else now
-    order = store.get_order(order_id)
+    order = current if current is not None else store.get_order(order_id)
     if order is None:
         raise NotFound("No such order.", code="order_not_found")
     if order.status != OrderStatus.PENDING or int(order.expires_at) > at:
@@ -367,13 +380,30 @@ def request_refund(
     )
 
 
-def _reserve_refund(order: store.OrderItem, request: RefundIn, now: float) -> store.OrderItem:
+def _same_refund(existing: store.RefundItem, request: RefundIn) -> store.RefundItem:
+    """An earlier refund under this refund id: the same request is answered with it."""
+    if int(existing.amount) != request.amount or existing.reason != request.reason:
+        raise InvalidRequest("This refund_id was already used with a different request.", code="idempotency_mismatch")
+    return existing
+
+
+def _reserve_refund(
+    order: store.OrderItem, request: RefundIn, now: float
+) -> tuple[store.RefundItem, store.OrderItem | None]:
     """Record the refund and take its amount off what is refundable, in one conditional
-    transaction, so concurrent refunds can never sum past the paid amount."""
+    transaction, so concurrent refunds can never sum past the paid amount.
+
+    Returns the refund and the order as the commit left it, or an earlier refund under the same
+    id (its put is conditioned on the id being new, so it is read only when the transaction or
+    the order's state refuses) and None: the order is then to be read again.
+    """
     for _ in range(MAX_RETRIES):
-        if order.status not in REFUNDABLE:
-            raise Conflict(f"An order that is {order.status} cannot be refunded.", code="invalid_state")
-        if int(order.refundable_amount) < request.amount:
+        if order.status not in REFUNDABLE or int(order.refundable_amount) < request.amount:
+            existing = store.get_refund(order.order_id, request.refund_id)
+            if existing is not None:  # a retry of a refund that took the amount already
+                return _same_refund(existing, request), None
+            if order.status not in REFUNDABLE:
+                raise Conflict(f"An order that is {order.status} cannot be refunded.", code="invalid_state")
             raise Conflict(
                 f"Only {int(order.refundable_amount)} {order.currency} minor units are left to refund.",
                 code="refund_exceeds_paid",
@@ -410,9 +440,10 @@ def _reserve_refund(order: store.OrderItem, request: RefundIn, now: float) -> st
             at=now,
         )
         if store.apply_change(change):
-            return order
-        if store.get_refund(order.order_id, request.refund_id) is not None:
-            return order  # the same refund id won a race with itself
+            return refund, store.applied(change)
+        existing = store.get_refund(order.order_id, request.refund_id)
+        if existing is not None:  # the same refund id, earlier or in a race with itself
+            return _same_refund(existing, request), None
         reloaded = store.get_order(order.order_id)
         if reloaded is None:  # pragma: no cover - orders are never deleted
             raise NotFound("No such order.", code="order_not_found")
@@ -421,17 +452,18 @@ def _reserve_refund(order: store.OrderItem, request: RefundIn, now: float) -> st
 
 
 def _refund(user_id: str, order_id: str, request: RefundIn, now: float) -> dict[str, Any]:
+    """Reserve, submit, answer. On the common path (a new refund id, the provider's answer still
+    to come by webhook) the answer is built from what was written, without reading it back."""
     order = own_order(user_id, order_id)
-    existing = store.get_refund(order.order_id, request.refund_id)
-    if existing is not None and (int(existing.amount) != request.amount or existing.reason != request.reason):
-        raise InvalidRequest("This refund_id was already used with a different request.", code="idempotency_mismatch")
-    if existing is None:
-        order = _reserve_refund(order, request, now)
-    refund = store.get_refund(order.order_id, request.refund_id)
-    if refund is not None and refund.status == "pending" and refund.provider_refund_id is None:
-        callbacks.submit_refund(order, refund, now)
-    refund = store.get_refund(order.order_id, request.refund_id)
-    current = own_order(user_id, order_id)
-    if refund is None:  # pragma: no cover - written above
-        raise NotFound("No such refund.", code="refund_not_found")
-    return RefundCreated(**refund_out(refund), order=order_out(current)).model_dump(mode="json")
+    refund, after = _reserve_refund(order, request, now)
+    changed = False
+    if refund.status == "pending" and refund.provider_refund_id is None:
+        changed = callbacks.submit_refund(after or order, refund, now)
+    if after is None or changed:  # an earlier refund, or a synchronous answer applied: read both
+        reread = store.get_refund(order.order_id, request.refund_id)
+        if reread is None:  # pragma: no cover - written above
+            raise NotFound("No such refund.", code="refund_not_found")
+        refund, after = reread, own_order(user_id, order_id)
+    from paycore.schemas.orders import RefundCreated
+
+    return RefundCreated(**refund_out(refund), order=order_out(after)).model_dump(mode="json")
