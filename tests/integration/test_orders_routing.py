@@ -3,12 +3,14 @@ the router after the transition commits, and a router failure never fails the tr
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import pytest
 
 from paycore.data import routing as router_store
 from paycore.data.orders import OrderItem
+from paycore.routing import service as routing_service
 from paycore.routing.service import policy_config
 from tests.conftest import AwsStack
 from tests.helpers import body
@@ -66,9 +68,14 @@ def test_a_cancelled_order_teaches_nothing(seeded_channels: AwsStack, identity) 
     assert _router_item("sandbox") is None
 
 
-def test_the_router_moves_auto_orders_off_a_failing_channel(seeded_channels: AwsStack, identity) -> None:
+def test_the_router_moves_auto_orders_off_a_failing_channel(
+    seeded_channels: AwsStack, identity, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given sandbox failing every payment and sandbox_slow paying, When auto orders keep coming,
-    # Then after a few failures sandbox gets only a small share, and every outcome was counted
+    # Then after a few failures sandbox gets only a small share, and every outcome was counted.
+    # The draws are seeded: with the system's randomness the share bound below held in most runs,
+    # not all (a run of unlucky draws is rare, not impossible); the seed keeps the policy under test.
+    monkeypatch.setattr(routing_service, "_uniform", random.Random(20261126))
     client = Orders(identity.user())
     chosen: Counter[str] = Counter()
     for i in range(40):
