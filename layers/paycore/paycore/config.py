@@ -3,14 +3,19 @@
 Handlers call :func:`get_settings` inside the handler, never at import. A missing required
 variable raises :class:`ConfigurationError` naming it: there are no silent defaults for table
 names, keys or URLs. Tests call :func:`reset_settings` after changing the environment.
+
+Each concern's settings are an immutable ``NamedTuple`` rather than a frozen dataclass: every
+function imports this module at init, and Python builds a dataclass's methods by compiling source
+text, which for these eleven classes took 5 ms of a cold start against under 2 ms
+(docs/performance.md, section 1).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from paycore.errors import ConfigurationError
 
@@ -40,8 +45,7 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
-@dataclass(frozen=True)
-class AwsSettings:
+class AwsSettings(NamedTuple):
     """Where AWS clients connect. ``endpoint_url`` is set only on the local stack and in tests."""
 
     region: str
@@ -55,8 +59,7 @@ class AwsSettings:
         return cls(region=region, endpoint_url=_optional(env, "AWS_ENDPOINT_URL"))
 
 
-@dataclass(frozen=True)
-class ChannelSettings:
+class ChannelSettings(NamedTuple):
     table: str
     cache_seconds: int
 
@@ -68,8 +71,7 @@ class ChannelSettings:
         )
 
 
-@dataclass(frozen=True)
-class ProviderSettings:
+class ProviderSettings(NamedTuple):
     """How payment provider adapters read their credentials and talk to the providers' APIs.
 
     ``secrets_max_age``: seconds a container keeps a provider's credentials (Powertools parameters
@@ -89,8 +91,7 @@ class ProviderSettings:
         )
 
 
-@dataclass(frozen=True)
-class IdentitySettings:
+class IdentitySettings(NamedTuple):
     """Where identity state lives and how tokens are named (names and ARNs only; no secret values).
 
     The secrets' values are read from Secrets Manager through Powertools parameters and cached for
@@ -124,8 +125,7 @@ class IdentitySettings:
         )
 
 
-@dataclass(frozen=True)
-class DeliverySettings:
+class DeliverySettings(NamedTuple):
     """How verification codes leave: the SES sender identity and the SNS SMS type."""
 
     sender_email: str
@@ -154,8 +154,7 @@ def _csv_ints(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tu
     return values
 
 
-@dataclass(frozen=True)
-class OrderSettings:
+class OrderSettings(NamedTuple):
     """The orders and callbacks functions: where orders live and where their events go."""
 
     table: str
@@ -175,8 +174,7 @@ class OrderSettings:
         )
 
 
-@dataclass(frozen=True)
-class NonceSettings:
+class NonceSettings(NamedTuple):
     """Where each X-Signature nonce is claimed once per session."""
 
     table: str
@@ -190,8 +188,7 @@ class NonceSettings:
 DEFAULT_WEBHOOK_RETRY_SCHEDULE = (60, 300, 900, 3600, 10800, 21600, 43200, 86400, 86400)
 
 
-@dataclass(frozen=True)
-class SandboxSettings:
+class SandboxSettings(NamedTuple):
     """The sandbox provider: its payments table, webhook secret, delivery queue and behaviour defaults."""
 
     table: str
@@ -223,8 +220,7 @@ class SandboxSettings:
         )
 
 
-@dataclass(frozen=True)
-class SweeperSettings:
+class SweeperSettings(NamedTuple):
     """The sweeper's budget and its overdue-notification check (docs/scheduled-jobs.md)."""
 
     page_size: int  # orders per index Query page
@@ -249,8 +245,7 @@ class SweeperSettings:
         )
 
 
-@dataclass(frozen=True)
-class ReportSettings:
+class ReportSettings(NamedTuple):
     """The daily report: the counters it reads, where it keeps reports, where it sends them."""
 
     orders_table: str
@@ -298,8 +293,7 @@ def sandbox_callback_base_url() -> str:
     return _required(os.environ, "SANDBOX_CALLBACK_BASE_URL").rstrip("/")
 
 
-@dataclass(frozen=True)
-class RouterSettings:
+class RouterSettings(NamedTuple):
     """The channel router (docs/routing.md): its state table and the policy's tunable parameters.
 
     The defaults are :class:`paycore.routing.policy.RouterConfig`'s (chosen by the offline
