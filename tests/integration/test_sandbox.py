@@ -143,6 +143,22 @@ def test_pay_through_checkout_then_webhook_delivery_marks_the_order_paid(
     assert queued_jobs(seeded_channels) == []  # delivered: nothing more to send
 
 
+def test_a_job_that_cannot_be_handled_is_reported_and_the_rest_of_the_batch_delivered(
+    order: tuple[Orders, dict], callbacks_server: _CallbackServer, seeded_channels: AwsStack
+) -> None:
+    client, created = order
+    _checkout(_payment_id(created), "pay")
+    event = _sqs_event(queued_jobs(seeded_channels))
+    broken = dict(event["Records"][0], messageId="m-broken", body="not a job")
+    event["Records"].insert(0, broken)
+
+    result = call("sandbox_webhooks", event)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m-broken"}]}  # SQS redelivers only it
+    assert len(callbacks_server.received) == 1
+    assert body(client.get(created["order_id"]))["status"] == "paid"
+
+
 def test_a_non_2xx_answer_is_retried_on_the_schedule_then_given_up(
     order: tuple[Orders, dict], callbacks_server: _CallbackServer, seeded_channels: AwsStack
 ) -> None:
