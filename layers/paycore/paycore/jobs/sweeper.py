@@ -39,11 +39,11 @@ from paycore.config import SweeperSettings, sweeper_settings
 from paycore.data import orders as store
 from paycore.errors import Conflict, DataAccessError, NotFound, ProviderUnavailable
 from paycore.observability import Metric, count, log_keys, logger
-from paycore.orders import callbacks
-from paycore.orders.service import expire_order
 from paycore.orders.states import OrderStatus
-from paycore.providers import get_provider
-from paycore.providers.base import PaymentStatus, ProviderError
+
+# The settling code (provider adapters, callbacks, expiry, the router behind their events) is
+# imported where an order is due, overdue or has a lost refund: a run that finds none, most runs,
+# never loads it (docs/performance.md, section 1).
 
 BACKLOG_COUNT_CAP = 10_000  # SweeperBacklogLeft counts at most this many (a bounded index read)
 # What applying a provider's answer can end in (apply_event's outcomes), for the run's tallies.
@@ -132,6 +132,11 @@ def _expire_due(due_by: int, now: float, settings: SweeperSettings, budget: Budg
 
 
 def _expire_one(indexed: store.OrderItem, now: float, result: SweepResult) -> None:
+    from paycore.orders import callbacks
+    from paycore.orders.service import expire_order
+    from paycore.providers import get_provider
+    from paycore.providers.base import ProviderError
+
     order_id = indexed.order_id
     try:
         order = store.get_order(order_id)  # the index is eventually consistent; the order is not
@@ -183,6 +188,12 @@ def _apply_overdue(now: float, settings: SweeperSettings, budget: Budget, result
     for shard in range(store.PENDING_SHARDS):
         page = store.pending_page(shard, not_due_at=int(now), limit=settings.overdue_scan_limit)
         candidates += [order for order in page.orders if order.created_at <= cutoff]
+    if not candidates:
+        return
+    from paycore.orders import callbacks
+    from paycore.providers import get_provider
+    from paycore.providers.base import PaymentStatus, ProviderError
+
     candidates.sort(key=lambda order: (order.created_at, order.order_id))
     for order in candidates[: settings.overdue_max_queries]:
         if budget.exhausted():
@@ -215,6 +226,11 @@ def _resubmit_refunds(now: float, settings: SweeperSettings, budget: Budget, res
     if settings.refund_max_per_run == 0:
         return
     keys = store.unsubmitted_refunds(int(now) - settings.refund_grace_seconds, settings.refund_max_per_run)
+    if not keys:
+        return
+    from paycore.orders import callbacks
+    from paycore.providers.base import ProviderError
+
     for order_id, refund_id in keys:
         if budget.exhausted():
             result.stopped_early = True
