@@ -76,6 +76,53 @@ sys.stdout.flush()
 sys.stderr.write("\nBENCH " + json.dumps({"import": t1 - t0, "client": t2 - t1, "call": t3 - t2}) + "\n")
 """
 
+# The floor's work, then one piece of the functions' stack, timed as a whole like the floor: what each
+# piece adds to a cold start on its own. Pieces share dependencies (wrapt, typing_extensions), so
+# they overlap; "all of them" is what they add together. argv = layer dir, the piece's code.
+COMPONENT_CHILD = r"""
+import sys, time
+t0 = time.perf_counter()
+opt, code = sys.argv[1:3]
+sys.path[:] = [opt] + [p for p in sys.path if p and "site-packages" not in p]
+import json
+import boto3
+boto3.client("dynamodb")
+exec(code, {"__name__": "bench_component"})
+t1 = time.perf_counter()
+sys.stderr.write("\nBENCH " + json.dumps({"import": t1 - t0, "client": 0.0, "call": 0.0}) + "\n")
+"""
+
+# What paycore.observability creates at init, as it creates it; the REST resolver as paycore.api
+# builds it (validation on); one pydantic model (the first class built pulls in pydantic's schema
+# machinery); the PynamoDB model layer; paycore's settings module (eleven frozen dataclasses).
+COMPONENTS: dict[str, str] = {
+    "Powertools Logger + Metrics": "from aws_lambda_powertools import Logger, Metrics\nLogger(); Metrics()",
+    "Powertools Tracer (X-Ray SDK, botocore and PynamoDB patched)": (
+        "from aws_lambda_powertools import Tracer\nTracer(patch_modules=('botocore', 'pynamodb'))"
+    ),
+    "PynamoDB models": "import pynamodb.models, pynamodb.attributes",
+    "pydantic + one model": "import pydantic\nclass M(pydantic.BaseModel):\n    a: int\n    b: str",
+    "Powertools REST resolver, no validation": (
+        "from aws_lambda_powertools.event_handler import APIGatewayRestResolver\nAPIGatewayRestResolver()"
+    ),
+    "Powertools REST resolver with validation": (
+        "from aws_lambda_powertools.event_handler import APIGatewayRestResolver\n"
+        "APIGatewayRestResolver(enable_validation=True)"
+    ),
+    "paycore.config": "import paycore.config",
+}
+# What every function of the design needs (logs, metrics, traces, the tables), and that plus what every
+# API function adds (the resolver; it builds pydantic models for its routes).
+_BASE = (
+    "Powertools Logger + Metrics",
+    "Powertools Tracer (X-Ray SDK, botocore and PynamoDB patched)",
+    "PynamoDB models",
+)
+COMPONENTS["every function: Logger + Metrics + Tracer + PynamoDB"] = "\n".join(COMPONENTS[k] for k in _BASE)
+COMPONENTS["every API function: the above + REST resolver + pydantic model"] = "\n".join(
+    COMPONENTS[k] for k in (*_BASE, "Powertools REST resolver with validation", "pydantic + one model")
+)
+
 _TRACE_ID = "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=1"
 
 
@@ -146,12 +193,11 @@ def child_env(spec: FunctionSpec | None, site: LambdaSite) -> dict[str, str]:
     return env
 
 
-def _run_child(site: LambdaSite, spec: FunctionSpec | None, event: dict[str, Any] | None) -> dict[str, float]:
-    task = str(site.task(spec.name)) if spec else str(site.opt)
-    handler = spec.handler if spec else ""
+def _spawn(site: LambdaSite, spec: FunctionSpec | None, argv: list[str], what: str) -> dict[str, float]:
+    """One fresh child (``-I -B -c`` argv) in ``spec``'s environment: its BENCH timings in ms."""
     started = time.perf_counter()
     done = subprocess.run(
-        [site.python, "-I", "-B", "-c", CHILD, task, str(site.opt), handler, json.dumps(event) if event else ""],
+        [site.python, "-I", "-B", "-c", *argv],
         env=child_env(spec, site),
         capture_output=True,
         text=True,
@@ -162,11 +208,23 @@ def _run_child(site: LambdaSite, spec: FunctionSpec | None, event: dict[str, Any
     wall = time.perf_counter() - started
     match = re.search(r"^BENCH (.*)$", done.stderr, re.MULTILINE)
     if done.returncode != 0 or match is None:
-        raise RuntimeError(f"cold start of {spec.logical_id if spec else FLOOR} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"cold start of {what} failed:\n{done.stderr[-3000:]}")
     timings = {k: v * 1000 for k, v in json.loads(match.group(1)).items()}
     timings["total"] = timings["import"] + timings["client"] + timings["call"]
     timings["wall"] = wall * 1000
     return timings
+
+
+def _run_child(site: LambdaSite, spec: FunctionSpec | None, event: dict[str, Any] | None) -> dict[str, float]:
+    task = str(site.task(spec.name)) if spec else str(site.opt)
+    handler = spec.handler if spec else ""
+    argv = [CHILD, task, str(site.opt), handler, json.dumps(event) if event else ""]
+    return _spawn(site, spec, argv, spec.logical_id if spec else FLOOR)
+
+
+def _run_component(site: LambdaSite, spec: FunctionSpec, code: str) -> dict[str, float]:
+    """A floor child plus one piece of the stack (COMPONENT_CHILD), in an environment like ``spec``'s."""
+    return _spawn(site, spec, [COMPONENT_CHILD, str(site.opt), code], "a piece of the stack")
 
 
 def _import_costs(site: LambdaSite, spec: FunctionSpec | None) -> dict[str, float]:
@@ -207,14 +265,20 @@ def measure(runs: int, seed: int = 7) -> dict[str, Any]:
     events = {lid: cheap_event(spec, authorizer_functions) for lid, spec in specs.items()}
     names = [FLOOR, *sorted(specs)]
     keys = [(layout, name) for layout in LAYOUTS for name in names]
-    samples: dict[tuple[str, str], list[dict[str, float]]] = {k: [] for k in keys}
+    # the pieces of the stack, each on the floor's work, in the same rounds (deployed layout only)
+    pieces = [("component", name) for name in COMPONENTS]
+    samples: dict[tuple[str, str], list[dict[str, float]]] = {k: [] for k in keys + pieces}
+    piece_env = specs[sorted(specs)[0]]
     rng = random.Random(seed)
     for round_no in range(runs + 1):  # round 0 warms the file cache and is not kept
-        order = keys[:]
+        order = keys + pieces
         rng.shuffle(order)
         for layout, name in order:
             spec = specs.get(name)
-            timings = _run_child(sites[layout], spec, events[name][1] if spec else None)
+            if layout == "component":
+                timings = _run_component(sites["bytecode"], piece_env, COMPONENTS[name])
+            else:
+                timings = _run_child(sites[layout], spec, events[name][1] if spec else None)
             if round_no:
                 samples[(layout, name)].append(timings)
     site = sites["bytecode"]  # where the import time goes, as the deployed layer loads
@@ -234,7 +298,17 @@ def measure(runs: int, seed: int = 7) -> dict[str, Any]:
         source = samples[("source", name)]
         row["vs_source"] = median(t["total"] / u["total"] for t, u in zip(per_round, source, strict=True))
         rows[layout][name] = row
+    floor_rounds = samples[("bytecode", FLOOR)]
+    components = {
+        name: {
+            "added_ms": median(t["total"] - f["total"] for t, f in zip(samples[key], floor_rounds, strict=True)),
+            "ratio": median(t["total"] / f["total"] for t, f in zip(samples[key], floor_rounds, strict=True)),
+        }
+        for key in pieces
+        for name in [key[1]]
+    }
     return {
+        "components": components,
         "python": site.python,
         "python_version": site.version,
         "runs": runs,
@@ -353,6 +427,22 @@ def report(figures: dict[str, Any], sizes: dict[str, Any] | None) -> str:
             align="ll",
         ),
     ]
+    budget = (TARGET - 1) * floor["total"]
+    components = figures.get("components", {})
+    if components:
+        out += [
+            "",
+            "What each piece of the stack adds to a cold start on its own: a child that does the floor's work and "
+            "then only that piece, in the same rounds as the table above (median over rounds of child - floor, and "
+            f"child / floor). The target leaves **{budget:.0f} ms** ({TARGET}x the floor's {floor['total']:.0f} ms) "
+            "for everything a function adds:",
+            "",
+            table(
+                ["piece", "adds ms", "ratio to floor"],
+                [[name, c["added_ms"], f"{c['ratio']:.2f}"] for name, c in components.items()],
+                align="lrr",
+            ),
+        ]
     out += ["", "### Package sizes after `sam build`", ""]
     if sizes is None:
         out.append("Not measured: `.aws-sam/build` is missing (`make build` needs a python3.13 interpreter).")
