@@ -201,6 +201,36 @@ def test_a_failed_payment_fails_the_order_and_a_late_success_is_refunded(
     assert len(jobs) == 1
 
 
+def test_a_late_payment_of_another_amount_is_refunded_as_a_payment_of_that_amount(
+    seeded_channels: AwsStack, order: tuple[Orders, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refund call names the payment's total (WeChat Pay refuses a refund whose amount.total is
+    not the payment's): for a late payment of 7.00 on an order of 10.00, that is 7.00."""
+    from paycore.orders import callbacks
+    from paycore.providers import get_provider
+    from paycore.providers.base import ProviderError
+
+    client, created = order
+    deliver_callback(seeded_channels, sandbox_event(created, "payment.failed"))
+    refund_calls: list[tuple[int, int]] = []
+
+    class RecordingProvider:  # the sandbox adapter, but its refunds are recorded and not made
+        def __getattr__(self, name: str) -> object:
+            return getattr(get_provider("sandbox"), name)
+
+        def refund(self, order_id, provider_payment_id, refund_id, amount, currency, total):
+            refund_calls.append((amount, total))
+            raise ProviderError("not reachable", provider="sandbox")  # the refund stays pending
+
+    monkeypatch.setattr(callbacks, "get_provider", lambda name: RecordingProvider())
+
+    assert deliver_callback(seeded_channels, sandbox_event(created, amount=700))["statusCode"] == 200
+
+    [refund] = body(client.get(created["order_id"]))["refunds"]
+    assert (refund["automatic"], refund["amount"], refund["status"]) == (True, 700, "pending")
+    assert refund_calls == [(700, 700)]  # the late payment's total, not the order's 1000
+
+
 def _pay_at_sandbox(stack: AwsStack, created: dict) -> None:
     """Mark the sandbox payment paid directly (as if the provider took the money)."""
     payment_id = created["payment"]["checkout_url"].rsplit("/", 1)[-1]

@@ -470,7 +470,10 @@ def _submit(order: store.OrderItem, refund: store.RefundItem, now: float, provid
             refund.refund_id,
             int(refund.amount),
             refund.currency,
-            int(order.amount),
+            # the total of the payment refunded (WeChat Pay's amount.total must equal it): the order's
+            # for its own payment; a late payment's own amount for its automatic refund, which gives
+            # that whole payment back and may differ from the order's amount
+            int(refund.amount) if refund.automatic else int(order.amount),
         )
     except ProviderError as exc:
         logger.warning(
