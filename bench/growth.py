@@ -15,6 +15,7 @@ neither should notice the 99,000 other orders: the ratios big ÷ small should be
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import random
 import time
@@ -96,9 +97,59 @@ def _fill(s: Stack, resolver: Any, driver: Driver, total: int) -> int:
     return total
 
 
-def _timed(s: Stack, provider: set[str], call: Any) -> tuple[float, Tally, float]:
-    """(ms, the service's requests, ms outside AWS requests)."""
-    with s.recorder.capture() as calls:
+class GcLog:
+    """Every cyclic garbage collection while installed (``gc.callbacks``), with where it ran: in the
+    job's own code, inside an AWS request (moto's work) or in the recorder's metering."""
+
+    def __init__(self, recorder: Any):
+        self._recorder = recorder
+        self._started: float | None = None
+        self.own: list[tuple[int, float]] = []  # (generation, seconds) of the collections in own time
+        self.inside: list[tuple[int, float]] = []  # in requests and metering
+        self.collected = 0  # unreachable objects the collections found, wherever they ran
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+        elif self._started is not None:
+            where = self.own if self._recorder.phase() is None else self.inside
+            where.append((int(info["generation"]), now - self._started))
+            self.collected += int(info["collected"])
+            self._started = None
+
+    def __enter__(self) -> GcLog:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "own_collections": [sum(1 for g, _ in self.own if g == gen) for gen in range(3)],
+            "own_gc_ms": sum(t for _, t in self.own) * 1000,
+            "inside_collections": [sum(1 for g, _ in self.inside if g == gen) for gen in range(3)],
+            "inside_gc_ms": sum(t for _, t in self.inside) * 1000,
+            "collected": self.collected,
+        }
+
+
+def _settle(freeze: bool) -> int:
+    """Before a job, off the clock: collect, then freeze what is alive (moto's tables, the other
+    stage's, botocore's loaded data) into the permanent generation, so that the collections the job
+    triggers traverse only the objects created during the job, whichever stage it runs on
+    (https://docs.python.org/3/library/gc.html#gc.freeze). Returns how many objects are frozen."""
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    return gc.get_freeze_count()
+
+
+def _timed(s: Stack, provider: set[str], call: Any, freeze: bool) -> tuple[float, Tally, float, dict[str, Any]]:
+    """(ms, the service's requests, ms outside AWS requests, the garbage collections and where they ran)."""
+    frozen = _settle(freeze)
+    with s.recorder.capture() as calls, GcLog(s.recorder) as log:
         started = time.perf_counter()
         call()
         took = (time.perf_counter() - started) * 1000
@@ -112,10 +163,27 @@ def _timed(s: Stack, provider: set[str], call: Any) -> tuple[float, Tally, float
             {a.get("TableName") for e in p.get("TransactItems", []) for a in e.values()} & names
         )
 
-    return took, Tally([c for c in calls if own(c)]), took - inside
+    return took, Tally([c for c in calls if own(c)]), took - inside, {**log.summary(), "frozen": frozen}
+
+
+def _gc_medians(samples: list[Any]) -> dict[str, Any]:
+    """Per round's collections, the median of each figure (collections per generation, ms)."""
+    logs = [t[3] for t in samples]
+    return {
+        "own_collections": [median(log["own_collections"][g] for log in logs) for g in range(3)],
+        "own_gc_ms": median(log["own_gc_ms"] for log in logs),
+        "inside_collections": [median(log["inside_collections"][g] for log in logs) for g in range(3)],
+        "inside_gc_ms": median(log["inside_gc_ms"] for log in logs),
+    }
+
+
+def freeze_heap() -> bool:
+    """Whether the heap is frozen before measuring (BENCH_GC_FREEZE=0 measures without, for comparison)."""
+    return os.environ.get("BENCH_GC_FREEZE", "1") != "0"
 
 
 def measure(quick: bool) -> dict[str, Any]:
+    freeze = freeze_heap()
     sizes = {"small": 1_000, "big": 10_000 if quick else 100_000}
     rounds = 2 if quick else 3
     samples: dict[str, dict[str, list[Any]]] = {n: {"sweep": [], "empty": [], "report": []} for n in sizes}
@@ -142,10 +210,12 @@ def measure(quick: bool) -> dict[str, Any]:
                 d = drivers[name]
                 due = _sweep_over(d, DUE)
                 set_up(due)
-                samples[name]["sweep"].append(_timed(s, provider, due))
-                samples[name]["empty"].append(_timed(s, provider, lambda d=d: sweep(d)))
-                samples[name]["report"].append(_timed(s, provider, lambda d=d: report(d)))
+                samples[name]["sweep"].append(_timed(s, provider, due, freeze))
+                samples[name]["empty"].append(_timed(s, provider, lambda d=d: sweep(d), freeze))
+                samples[name]["report"].append(_timed(s, provider, lambda d=d: report(d), freeze))
         _use(stages["small"], s)
+        gc.unfreeze()
+        gc.collect()
     rows: dict[str, Any] = {}
     for job in ("sweep", "empty", "report"):
         small, big = samples["small"][job], samples["big"][job]
@@ -160,6 +230,9 @@ def measure(quick: bool) -> dict[str, Any]:
             "small_own_ms": median(t[2] for t in small),
             "big_own_ms": median(t[2] for t in big),
             "own_ratio": median(b[2] / a[2] for a, b in zip(small, big, strict=True)),
+            "small_gc": _gc_medians(small),
+            "big_gc": _gc_medians(big),
+            "per_round": {n: [{"ms": t[0], "own_ms": t[2], **t[3]} for t in samples[n][job]] for n in ("small", "big")},
         }
     return {
         "sizes": sizes,
@@ -167,6 +240,9 @@ def measure(quick: bool) -> dict[str, Any]:
         "due": DUE,
         "today": TODAY,
         "rows": rows,
+        "gc_frozen": freeze,
+        "frozen_objects": median(t[3]["frozen"] for n in samples for job in samples[n] for t in samples[n][job]),
+        "gc_thresholds": list(gc.get_threshold()),
         "fill_seconds": fill_seconds,
         "empty_sweep_ms": rows["empty"]["small_ms"],
         "sweep_ms": rows["sweep"]["small_ms"],
