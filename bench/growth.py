@@ -29,6 +29,7 @@ from bench.recorder import Tally
 from bench.stack import REGION, Stack, reset_paycore, stack
 
 DUE = 20  # orders made due before each sweep
+JOBS = ("sweep", "empty", "report")
 TODAY = 40  # orders created and paid today in each stage
 
 
@@ -254,8 +255,13 @@ def measure(quick: bool) -> dict[str, Any]:
     }
 
 
+def _gens(counts: list[float]) -> str:
+    return "/".join(f"{c:g}" for c in counts)
+
+
 def report_md(figures: dict[str, Any]) -> str:
     small, big = figures["sizes"]["small"], figures["sizes"]["big"]
+    rows = figures["rows"]
     names = {
         "sweep": f"sweeper, {figures['due']} orders due",
         "empty": "sweeper, nothing due",
@@ -274,11 +280,55 @@ def report_md(figures: dict[str, Any]) -> str:
             f"{r['own_ratio']:.2f}",
             f"{r['time_ratio']:.2f}",
         ]
-        for job, r in figures["rows"].items()
+        for job, r in ((j, rows[j]) for j in JOBS)
     ]
+    by_operation = [
+        [
+            names[job],
+            r["small_summary"]
+            if r["small_summary"] == r["big_summary"]
+            else f"{r['small_summary']} (at {big:,}: {r['big_summary']})",
+            f"{r['small_wru']:g}",
+            f"{r['big_wru']:g}",
+        ]
+        for job, r in ((j, rows[j]) for j in JOBS)
+    ]
+    collections = [
+        [
+            names[job],
+            f"{r['small_own_ms']:.0f}",
+            f"{r['big_own_ms']:.0f}",
+            _gens(r["small_gc"]["own_collections"]),
+            f"{r['small_gc']['own_gc_ms']:.0f}",
+            _gens(r["big_gc"]["own_collections"]),
+            f"{r['big_gc']['own_gc_ms']:.0f}",
+            _gens(r["small_gc"]["inside_collections"]),
+            _gens(r["big_gc"]["inside_collections"]),
+        ]
+        for job, r in ((j, rows[j]) for j in JOBS)
+    ]
+    due = figures["due"]
+    if figures.get("gc_frozen"):
+        heap = (
+            "Before each job, off the clock, the bench runs a full collection and freezes what is alive "
+            f"(`gc.collect(); gc.freeze()`, the same for both tables; a median of {figures['frozen_objects']:,.0f} "
+            "objects then: both stages' tables in moto, botocore's loaded models and endpoint data): frozen objects "
+            "sit in a permanent generation that no collection traverses "
+            "(https://docs.python.org/3/library/gc.html#gc.freeze). Without it, moto's tables live in the "
+            "bench's process, and a full (generation 2) collection that a job's own allocations happen to "
+            "trigger traverses all of them: its cost grows with the table and lands in the job's own time "
+            "(bench/FINDINGS.md has the run without the freeze). Frozen, the collections a job triggers traverse "
+            "only what was created during the job: its own objects, which an O(table) regression in paycore would "
+            "fill, and whatever moto's requests leave alive."
+        )
+    else:
+        heap = (
+            "Measured without freezing the heap (`BENCH_GC_FREEZE=0`): a collection the job triggers traverses "
+            "every live object of the process, moto's tables included."
+        )
     return "\n".join(
         [
-            f"The same day's traffic ({figures['today']} orders created and paid today) and {figures['due']} orders "
+            f"The same day's traffic ({figures['today']} orders created and paid today) and {due} orders "
             f"due, in a table of {small:,} orders against one of {big:,}; median of {figures['rounds']} interleaved "
             "rounds, requests of the last (the sandbox provider's own not counted).",
             "",
@@ -305,15 +355,53 @@ def report_md(figures: dict[str, Any]) -> str:
             "column grows with the table because of moto; the request and read-unit columns are what DynamoDB "
             "would serve and bill.",
             "",
-            f"Filling the tables took {figures['fill_seconds']['small']:.0f} s and "
-            f"{figures['fill_seconds']['big']:.0f} s (BatchWriteItem, 25 orders a request). The sweeper reads the "
-            "sparse pending_by_expiry index (8 shards, a Query each for due and for overdue orders); the report "
-            "reads the day's counter partition and the "
-            "day's anomalies per provider: none of them scans the table.",
+            "The requests by operation (last round) and the write units:",
             "",
-            "Reproduce:",
+            table(["job", "DynamoDB requests", f"WRU ({small:,})", f"WRU ({big:,})"], by_operation, align="llrr"),
+            "",
+            "Every sweeper run reads the sparse pending_by_expiry index: 8 shards, a Query each for the due orders "
+            "and another for the overdue ones (16), and the refund reconciler's one Query of the sparse "
+            "refunds_unsubmitted index (paycore/jobs/sweeper.py): 17 Queries whatever the table holds. Each due "
+            "order then costs a consistent GetItem, the TransactWriteItems that expires it, and the router's "
+            "outcome: here two UpdateItems, because the due orders were created an hour before today's paid orders "
+            "and the outcome's first update, conditioned on the failure run's order of creation, is refused as out "
+            "of order; the second adds the counts alone (paycore/data/routing.py, `record_outcome`). Section 2's "
+            "sweep per expired order (3 requests) met no later success; in steady traffic an expiring order is "
+            "usually older than its segment's last success, so 4 per order is what a sweep costs, and section 5 "
+            "prices it from this section. The report: one Query of the day's counters, one of the day's "
+            "anomalies per provider (4), one put of the report.",
+            "",
+            "Where the time outside the requests went: own time (ms, median) and the cyclic garbage collector's "
+            "collections per generation 0/1/2 (median per run) with their ms, during the job's own code and "
+            "inside its requests (moto):",
+            "",
+            table(
+                [
+                    "job",
+                    f"own ms ({small:,})",
+                    f"own ms ({big:,})",
+                    f"collections in own code ({small:,})",
+                    "their ms",
+                    f"collections in own code ({big:,})",
+                    "their ms",
+                    f"in requests ({small:,})",
+                    f"in requests ({big:,})",
+                ],
+                collections,
+                align="lrrrrrrrr",
+            ),
+            "",
+            heap,
+            "",
+            f"Filling the tables took {figures['fill_seconds']['small']:.0f} s and "
+            f"{figures['fill_seconds']['big']:.0f} s (BatchWriteItem, 25 orders a request). None of the jobs scans "
+            "the table.",
+            "",
+            "Reproduce (and, for comparison, without the freeze):",
             "",
             command("PYTHONPATH=layers/paycore:. .venv/bin/python -m bench --only growth"),
+            "",
+            command("BENCH_GC_FREEZE=0 PYTHONPATH=layers/paycore:. .venv/bin/python -m bench --only growth"),
         ]
     )
 
