@@ -312,8 +312,9 @@ def report_md(figures: dict[str, Any]) -> str:
         heap = (
             "Before each job, off the clock, the bench runs a full collection and freezes what is alive "
             f"(`gc.collect(); gc.freeze()`, the same for both tables; a median of {figures['frozen_objects']:,.0f} "
-            "objects then: both stages' tables in moto, botocore's loaded models and endpoint data): frozen objects "
-            "sit in a permanent generation that no collection traverses "
+            "objects then: both stages' tables in moto, botocore's loaded models and endpoint data, and what "
+            "earlier jobs dropped after it was frozen, which stays there until the section unfreezes it): "
+            "frozen objects sit in a permanent generation that no collection traverses "
             "(https://docs.python.org/3/library/gc.html#gc.freeze). Without it, moto's tables live in the "
             "bench's process, and a full (generation 2) collection that a job's own allocations happen to "
             "trigger traverses all of them: its cost grows with the table and lands in the job's own time "
