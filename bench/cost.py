@@ -111,8 +111,11 @@ def compute() -> dict[str, Any]:
     if "sweep_ms" in growth:
         job_ms["sweep per expired order"] = (growth["sweep_ms"] - growth["empty_sweep_ms"]) / growth["due"]
         job_ms["daily report"] = growth["report_ms"]
+    sweep_counts = _sweep_per_order(growth)
     for step in flow():
         counts = dynamo["rows"].get(step.operation, {})
+        if step.operation == "sweep per expired order" and sweep_counts and counts:
+            counts = {**counts, **sweep_counts}
         ms = warm["rows"].get(step.operation, {}).get("handler_p50", job_ms.get(step.operation))
         if "requests" not in counts or ms is None:
             missing.append(step.operation)
@@ -149,8 +152,35 @@ def compute() -> dict[str, Any]:
         run_cost = PRICES["scheduler_run"][0] + _lambda_cost(
             growth["empty_sweep_ms"], memory.get("SweeperFunction", 512)
         )
+        empty = growth.get("rows", {}).get("empty", {})
+        # its 17 Queries (the pending index's 16 and the refund reconciler's), read units from section 3
+        run_cost += empty.get("small_rru", 0.0) * PRICES["ddb_rru"][0]
         fixed["sweeper runs every 5 min (a month)"] = SWEEPS_PER_DAY * 30 * run_cost
-    return {"rows": rows, "totals": totals, "missing": missing, "fixed": fixed, "prices_checked": PRICES_CHECKED}
+    return {
+        "rows": rows,
+        "totals": totals,
+        "missing": missing,
+        "fixed": fixed,
+        "prices_checked": PRICES_CHECKED,
+        "sweep_per_order": sweep_counts,
+    }
+
+
+def _sweep_per_order(growth: dict[str, Any]) -> dict[str, float] | None:
+    """A due order's DynamoDB work from section 3: (a run over the due orders - a run over none) / due,
+    on the small table. Section 3's table holds the day's paid traffic, as a live one does, so the
+    router's outcome for an expiring order (created before the segment's last success) takes the two
+    UpdateItems it takes in steady traffic; section 2's sweep met no later success."""
+    rows = growth.get("rows", {})
+    sweep, empty = rows.get("sweep", {}), rows.get("empty", {})
+    if "small_wru" not in sweep or "small_wru" not in empty or not growth.get("due"):
+        return None
+    due = growth["due"]
+    return {
+        "requests": (sweep["small_requests"] - empty["small_requests"]) / due,
+        "read_units": (sweep["small_rru"] - empty["small_rru"]) / due,
+        "write_units": (sweep["small_wru"] - empty["small_wru"]) / due,
+    }
 
 
 def report(figures: dict[str, Any]) -> str:
@@ -195,11 +225,23 @@ def report(figures: dict[str, Any]) -> str:
         f"{EXPIRED_SHARE:.0%} of orders are never paid and are expired by the sweeper; a million payments a month "
         "share the daily report. Every Bearer call runs the "
         "authorizer (no authorizer cache, by design) and is billed with the operation. Lambda duration is the warm "
-        "handler p50 of section 4 on this machine, which overstates an arm64 Lambda's CPU time and puts moto's "
+        "handler p50 of section 4 on this machine (the scheduled jobs': their run times in section 3, on the "
+        "smaller table), which overstates an arm64 Lambda's CPU time and puts moto's "
         "in-process latency where DynamoDB's network round trip is; cold starts (billed since Lambda bills the "
         "init phase) are not included. Verification SMS are priced by destination country "
         "(https://aws.amazon.com/sns/sms-pricing/) and left out.",
     ]
+    sweep = figures.get("sweep_per_order")
+    if sweep:
+        notes += [
+            "",
+            f"The sweep per expired order is priced from section 3 (a run over its due orders less a run over "
+            f"none, per order): {sweep['requests']:g} DynamoDB requests, {sweep['read_units']:g} RRU and "
+            f"{sweep['write_units']:g} WRU, the router's second UpdateItem included (an expiring order is older "
+            "than its segment's last success); its other AWS requests from section 2, its duration from "
+            "section 3. The sweeper's runs themselves (17 Queries each, whatever is due: the pending index's 16 "
+            "and the refund reconciler's) are among the fixed costs, with their read units.",
+        ]
     if figures["missing"]:
         notes += ["", "Not priced yet (their operations were not measured): " + ", ".join(figures["missing"]) + "."]
     notes += [

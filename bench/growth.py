@@ -15,6 +15,7 @@ neither should notice the 99,000 other orders: the ratios big ÷ small should be
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import random
 import time
@@ -28,6 +29,7 @@ from bench.recorder import Tally
 from bench.stack import REGION, Stack, reset_paycore, stack
 
 DUE = 20  # orders made due before each sweep
+JOBS = ("sweep", "empty", "report")
 TODAY = 40  # orders created and paid today in each stage
 
 
@@ -96,9 +98,59 @@ def _fill(s: Stack, resolver: Any, driver: Driver, total: int) -> int:
     return total
 
 
-def _timed(s: Stack, provider: set[str], call: Any) -> tuple[float, Tally, float]:
-    """(ms, the service's requests, ms outside AWS requests)."""
-    with s.recorder.capture() as calls:
+class GcLog:
+    """Every cyclic garbage collection while installed (``gc.callbacks``), with where it ran: in the
+    job's own code, inside an AWS request (moto's work) or in the recorder's metering."""
+
+    def __init__(self, recorder: Any):
+        self._recorder = recorder
+        self._started: float | None = None
+        self.own: list[tuple[int, float]] = []  # (generation, seconds) of the collections in own time
+        self.inside: list[tuple[int, float]] = []  # in requests and metering
+        self.collected = 0  # unreachable objects the collections found, wherever they ran
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+        elif self._started is not None:
+            where = self.own if self._recorder.phase() is None else self.inside
+            where.append((int(info["generation"]), now - self._started))
+            self.collected += int(info["collected"])
+            self._started = None
+
+    def __enter__(self) -> GcLog:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "own_collections": [sum(1 for g, _ in self.own if g == gen) for gen in range(3)],
+            "own_gc_ms": sum(t for _, t in self.own) * 1000,
+            "inside_collections": [sum(1 for g, _ in self.inside if g == gen) for gen in range(3)],
+            "inside_gc_ms": sum(t for _, t in self.inside) * 1000,
+            "collected": self.collected,
+        }
+
+
+def _settle(freeze: bool) -> int:
+    """Before a job, off the clock: collect, then freeze what is alive (moto's tables, the other
+    stage's, botocore's loaded data) into the permanent generation, so that the collections the job
+    triggers traverse only the objects created during the job, whichever stage it runs on
+    (https://docs.python.org/3/library/gc.html#gc.freeze). Returns how many objects are frozen."""
+    if freeze:
+        gc.collect()
+        gc.freeze()
+    return gc.get_freeze_count()
+
+
+def _timed(s: Stack, provider: set[str], call: Any, freeze: bool) -> tuple[float, Tally, float, dict[str, Any]]:
+    """(ms, the service's requests, ms outside AWS requests, the garbage collections and where they ran)."""
+    frozen = _settle(freeze)
+    with s.recorder.capture() as calls, GcLog(s.recorder) as log:
         started = time.perf_counter()
         call()
         took = (time.perf_counter() - started) * 1000
@@ -112,10 +164,27 @@ def _timed(s: Stack, provider: set[str], call: Any) -> tuple[float, Tally, float
             {a.get("TableName") for e in p.get("TransactItems", []) for a in e.values()} & names
         )
 
-    return took, Tally([c for c in calls if own(c)]), took - inside
+    return took, Tally([c for c in calls if own(c)]), took - inside, {**log.summary(), "frozen": frozen}
+
+
+def _gc_medians(samples: list[Any]) -> dict[str, Any]:
+    """Per round's collections, the median of each figure (collections per generation, ms)."""
+    logs = [t[3] for t in samples]
+    return {
+        "own_collections": [median(log["own_collections"][g] for log in logs) for g in range(3)],
+        "own_gc_ms": median(log["own_gc_ms"] for log in logs),
+        "inside_collections": [median(log["inside_collections"][g] for log in logs) for g in range(3)],
+        "inside_gc_ms": median(log["inside_gc_ms"] for log in logs),
+    }
+
+
+def freeze_heap() -> bool:
+    """Whether the heap is frozen before measuring (BENCH_GC_FREEZE=0 measures without, for comparison)."""
+    return os.environ.get("BENCH_GC_FREEZE", "1") != "0"
 
 
 def measure(quick: bool) -> dict[str, Any]:
+    freeze = freeze_heap()
     sizes = {"small": 1_000, "big": 10_000 if quick else 100_000}
     rounds = 2 if quick else 3
     samples: dict[str, dict[str, list[Any]]] = {n: {"sweep": [], "empty": [], "report": []} for n in sizes}
@@ -142,10 +211,12 @@ def measure(quick: bool) -> dict[str, Any]:
                 d = drivers[name]
                 due = _sweep_over(d, DUE)
                 set_up(due)
-                samples[name]["sweep"].append(_timed(s, provider, due))
-                samples[name]["empty"].append(_timed(s, provider, lambda d=d: sweep(d)))
-                samples[name]["report"].append(_timed(s, provider, lambda d=d: report(d)))
+                samples[name]["sweep"].append(_timed(s, provider, due, freeze))
+                samples[name]["empty"].append(_timed(s, provider, lambda d=d: sweep(d), freeze))
+                samples[name]["report"].append(_timed(s, provider, lambda d=d: report(d), freeze))
         _use(stages["small"], s)
+        gc.unfreeze()
+        gc.collect()
     rows: dict[str, Any] = {}
     for job in ("sweep", "empty", "report"):
         small, big = samples["small"][job], samples["big"][job]
@@ -154,12 +225,19 @@ def measure(quick: bool) -> dict[str, Any]:
             "big_requests": big[-1][1].count("dynamodb"),
             "small_rru": small[-1][1].read_units,
             "big_rru": big[-1][1].read_units,
+            "small_wru": small[-1][1].write_units,
+            "big_wru": big[-1][1].write_units,
+            "small_summary": small[-1][1].summary(),
+            "big_summary": big[-1][1].summary(),
             "small_ms": median(t[0] for t in small),
             "big_ms": median(t[0] for t in big),
             "time_ratio": median(b[0] / a[0] for a, b in zip(small, big, strict=True)),
             "small_own_ms": median(t[2] for t in small),
             "big_own_ms": median(t[2] for t in big),
             "own_ratio": median(b[2] / a[2] for a, b in zip(small, big, strict=True)),
+            "small_gc": _gc_medians(small),
+            "big_gc": _gc_medians(big),
+            "per_round": {n: [{"ms": t[0], "own_ms": t[2], **t[3]} for t in samples[n][job]] for n in ("small", "big")},
         }
     return {
         "sizes": sizes,
@@ -167,6 +245,9 @@ def measure(quick: bool) -> dict[str, Any]:
         "due": DUE,
         "today": TODAY,
         "rows": rows,
+        "gc_frozen": freeze,
+        "frozen_objects": median(t[3]["frozen"] for n in samples for job in samples[n] for t in samples[n][job]),
+        "gc_thresholds": list(gc.get_threshold()),
         "fill_seconds": fill_seconds,
         "empty_sweep_ms": rows["empty"]["small_ms"],
         "sweep_ms": rows["sweep"]["small_ms"],
@@ -174,8 +255,13 @@ def measure(quick: bool) -> dict[str, Any]:
     }
 
 
+def _gens(counts: list[float]) -> str:
+    return "/".join(f"{c:g}" for c in counts)
+
+
 def report_md(figures: dict[str, Any]) -> str:
     small, big = figures["sizes"]["small"], figures["sizes"]["big"]
+    rows = figures["rows"]
     names = {
         "sweep": f"sweeper, {figures['due']} orders due",
         "empty": "sweeper, nothing due",
@@ -194,11 +280,56 @@ def report_md(figures: dict[str, Any]) -> str:
             f"{r['own_ratio']:.2f}",
             f"{r['time_ratio']:.2f}",
         ]
-        for job, r in figures["rows"].items()
+        for job, r in ((j, rows[j]) for j in JOBS)
     ]
+    by_operation = [
+        [
+            names[job],
+            r["small_summary"]
+            if r["small_summary"] == r["big_summary"]
+            else f"{r['small_summary']} (at {big:,}: {r['big_summary']})",
+            f"{r['small_wru']:g}",
+            f"{r['big_wru']:g}",
+        ]
+        for job, r in ((j, rows[j]) for j in JOBS)
+    ]
+    collections = [
+        [
+            names[job],
+            f"{r['small_own_ms']:.0f}",
+            f"{r['big_own_ms']:.0f}",
+            _gens(r["small_gc"]["own_collections"]),
+            f"{r['small_gc']['own_gc_ms']:.0f}",
+            _gens(r["big_gc"]["own_collections"]),
+            f"{r['big_gc']['own_gc_ms']:.0f}",
+            _gens(r["small_gc"]["inside_collections"]),
+            _gens(r["big_gc"]["inside_collections"]),
+        ]
+        for job, r in ((j, rows[j]) for j in JOBS)
+    ]
+    due = figures["due"]
+    if figures.get("gc_frozen"):
+        heap = (
+            "Before each job, off the clock, the bench runs a full collection and freezes what is alive "
+            f"(`gc.collect(); gc.freeze()`, the same for both tables; a median of {figures['frozen_objects']:,.0f} "
+            "objects then: both stages' tables in moto, botocore's loaded models and endpoint data, and what "
+            "earlier jobs dropped after it was frozen, which stays there until the section unfreezes it): "
+            "frozen objects sit in a permanent generation that no collection traverses "
+            "(https://docs.python.org/3/library/gc.html#gc.freeze). Without it, moto's tables live in the "
+            "bench's process, and a full (generation 2) collection that a job's own allocations happen to "
+            "trigger traverses all of them: its cost grows with the table and lands in the job's own time "
+            "(bench/FINDINGS.md has the run without the freeze). Frozen, the collections a job triggers traverse "
+            "only what was created during the job: its own objects, which an O(table) regression in paycore would "
+            "fill, and whatever moto's requests leave alive."
+        )
+    else:
+        heap = (
+            "Measured without freezing the heap (`BENCH_GC_FREEZE=0`): a collection the job triggers traverses "
+            "every live object of the process, moto's tables included."
+        )
     return "\n".join(
         [
-            f"The same day's traffic ({figures['today']} orders created and paid today) and {figures['due']} orders "
+            f"The same day's traffic ({figures['today']} orders created and paid today) and {due} orders "
             f"due, in a table of {small:,} orders against one of {big:,}; median of {figures['rounds']} interleaved "
             "rounds, requests of the last (the sandbox provider's own not counted).",
             "",
@@ -225,15 +356,53 @@ def report_md(figures: dict[str, Any]) -> str:
             "column grows with the table because of moto; the request and read-unit columns are what DynamoDB "
             "would serve and bill.",
             "",
-            f"Filling the tables took {figures['fill_seconds']['small']:.0f} s and "
-            f"{figures['fill_seconds']['big']:.0f} s (BatchWriteItem, 25 orders a request). The sweeper reads the "
-            "sparse pending_by_expiry index (8 shards, a Query each for due and for overdue orders); the report "
-            "reads the day's counter partition and the "
-            "day's anomalies per provider: none of them scans the table.",
+            "The requests by operation (last round) and the write units:",
             "",
-            "Reproduce:",
+            table(["job", "DynamoDB requests", f"WRU ({small:,})", f"WRU ({big:,})"], by_operation, align="llrr"),
+            "",
+            "Every sweeper run reads the sparse pending_by_expiry index: 8 shards, a Query each for the due orders "
+            "and another for the overdue ones (16), and the refund reconciler's one Query of the sparse "
+            "refunds_unsubmitted index (paycore/jobs/sweeper.py): 17 Queries whatever the table holds. Each due "
+            "order then costs a consistent GetItem, the TransactWriteItems that expires it, and the router's "
+            "outcome: here two UpdateItems, because the due orders were created an hour before today's paid orders "
+            "and the outcome's first update, conditioned on the failure run's order of creation, is refused as out "
+            "of order; the second adds the counts alone (paycore/data/routing.py, `record_outcome`). Section 2's "
+            "sweep per expired order (3 requests) met no later success; in steady traffic an expiring order is "
+            "usually older than its segment's last success, so 4 per order is what a sweep costs, and section 5 "
+            "prices it from this section. The report: one Query of the day's counters, one of the day's "
+            "anomalies per provider (4), one put of the report.",
+            "",
+            "Where the time outside the requests went: own time (ms, median) and the cyclic garbage collector's "
+            "collections per generation 0/1/2 (median per run) with their ms, during the job's own code and "
+            "inside its requests (moto):",
+            "",
+            table(
+                [
+                    "job",
+                    f"own ms ({small:,})",
+                    f"own ms ({big:,})",
+                    f"collections in own code ({small:,})",
+                    "their ms",
+                    f"collections in own code ({big:,})",
+                    "their ms",
+                    f"in requests ({small:,})",
+                    f"in requests ({big:,})",
+                ],
+                collections,
+                align="lrrrrrrrr",
+            ),
+            "",
+            heap,
+            "",
+            f"Filling the tables took {figures['fill_seconds']['small']:.0f} s and "
+            f"{figures['fill_seconds']['big']:.0f} s (BatchWriteItem, 25 orders a request). None of the jobs scans "
+            "the table.",
+            "",
+            "Reproduce (and, for comparison, without the freeze):",
             "",
             command("PYTHONPATH=layers/paycore:. .venv/bin/python -m bench --only growth"),
+            "",
+            command("BENCH_GC_FREEZE=0 PYTHONPATH=layers/paycore:. .venv/bin/python -m bench --only growth"),
         ]
     )
 

@@ -38,6 +38,7 @@ class Call:
     operation: str
     params: dict[str, Any]
     seconds: float = 0.0
+    started: float = 0.0  # perf_counter when the request left (before-call)
     overhead: float = 0.0  # seconds the recorder itself spent on this call (item reads, metering)
     error: str | None = None
     read_units: float = 0.0
@@ -160,21 +161,30 @@ class Recorder:
     def _active(self) -> bool:
         return bool(self._sinks) and not getattr(self._local, "paused", False)
 
+    def phase(self) -> str | None:
+        """What the current thread is doing for the recorder: "request" (between before-call and
+        after-call: the AWS request, moto's work in-process), "meter" (the recorder's own reads and
+        metering, subtracted as overhead), or None (the code under measurement)."""
+        return getattr(self._local, "phase", None)
+
     # ------------------------------------------------------------ hooks
     def _before_build(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         if not self._active():
             return
         started = time.perf_counter()
+        self._local.phase = "meter"
         service = model.service_model.service_name
         call = Call(service=service, operation=model.name, params=copy.deepcopy(params))
         state: dict[str, Any] = {"call": call}
         if service == "dynamodb" and self.metering:
             state["before"] = {target: self._item(*target) for target in self._write_targets(call)}
         context["bench"] = state
+        self._local.phase = None
         call.overhead = time.perf_counter() - started
 
     def _before_call(self, context: dict[str, Any], **_: Any) -> None:
         if "bench" in context:
+            self._local.phase = "request"
             context["bench"]["started"] = time.perf_counter()
 
     def _after_call(self, parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -183,12 +193,15 @@ class Recorder:
             return
         call: Call = state["call"]
         ended = time.perf_counter()
-        call.seconds = ended - state.get("started", ended)
+        self._local.phase = "meter"
+        call.started = state.get("started", ended)
+        call.seconds = ended - call.started
         error = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
         call.error = error or None
         if call.service == "dynamodb" and self.metering:
             with self.paused():
                 self._meter(call, state.get("before", {}), parsed)
+        self._local.phase = None
         call.overhead += time.perf_counter() - ended
         for sink in self._sinks:
             sink.append(call)

@@ -149,3 +149,32 @@ def test_a_cancelled_transaction_leaves_the_items_it_named_as_they_were() -> Non
             )
         assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "new"}})
         assert ddb.get_item(TableName="t", Key={"pk": {"S": "kept"}})["Item"]["n"] == {"N": "1"}
+
+
+def test_garbage_collections_are_told_apart_by_where_they_ran(recorder: Recorder) -> None:
+    """bench/growth.py's GcLog counts a collection in the job's own time only outside AWS requests and
+    the recorder's metering (the recorder's phase); one forced inside a request is counted as inside."""
+    import gc
+
+    from bench.growth import GcLog
+
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    phases: list[str | None] = []
+
+    def collect_during_request(**_: Any) -> None:
+        phases.append(recorder.phase())
+        gc.collect(0)
+
+    ddb.meta.events.register("before-send", collect_during_request)
+    gc.disable()  # only the collections forced here: none triggered by allocation
+    try:
+        with recorder.capture(), GcLog(recorder) as log:
+            ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})
+            assert recorder.phase() is None
+            gc.collect(0)
+    finally:
+        gc.enable()
+    assert phases == ["request"]
+    assert [gen for gen, _ in log.inside] == [0]
+    assert [gen for gen, _ in log.own] == [0]
+    assert log.summary()["own_collections"] == [1, 0, 0]
