@@ -244,7 +244,7 @@ def report(workers: int, seeds: Sequence[int], plot: bool) -> None:
     stat_gap = mean_sd(paired("stationary", "router", "oracle"))[0]
     stat_warm = mean_sd(values("stationary", "router", lambda r: r.warm_gap))[0]
     lines += [
-        f"- >= +1 point over the best static channel, drifting: {100 * drift_gain:+.2f} points: "
+        f"- >= +1 point over the best static channel, drifting: {100 * drift_gain:+.3f} points: "
         + ("met" if drift_gain >= 0.01 else "NOT met"),
         f"- within 0.5 points of the oracle, stationary: {100 * stat_gap:+.2f} over the whole run "
         + ("(met)" if stat_gap >= -0.005 else "(NOT met)")
