@@ -91,7 +91,7 @@ class RouterPolicy:
     def __init__(self, config: RouterConfig, rng: random.Random):
         self.config = config
         self.rng = rng
-        self.store = MemoryStateStore(config.half_life_seconds)
+        self.store = MemoryStateStore(*config.half_lives)
 
     def decide(self, payment: Payment, eligible: Sequence[ChannelSpec]) -> tuple[str, dict[str, float]]:
         segment = Segment.of(payment.amount, payment.currency).key

@@ -42,26 +42,31 @@ def requests(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return seen
 
 
-def test_dynamodb_state_matches_the_in_memory_store(aws: AwsStack) -> None:
+MEMORIES = (1800.0, 7200.0, 28800.0)
+
+
+@pytest.mark.parametrize("half_lives", [(HOUR,), MEMORIES])
+def test_dynamodb_state_matches_the_in_memory_store(aws: AwsStack, half_lives: tuple[float, ...]) -> None:
     # Given the same 120 outcomes on three channels, When one goes to DynamoDB and one to memory,
-    # Then the decayed counts and failure runs read back agree
+    # Then the decayed counts of every memory and the failure runs read back agree
     rng = random.Random(3)
-    memory = MemoryStateStore(HOUR)
+    memory = MemoryStateStore(*half_lives)
     t = T0
     for _ in range(120):
         t += rng.uniform(1, 120)
         channel = rng.choice(["a", "b", "c"])
         outcome = rng.choice(["paid", "paid", "paid", "failed", "expired"])
         created = t - rng.uniform(5, 900)  # outcomes arrive out of the order payments were created
-        store.record_outcome(SEGMENT, channel, outcome, t, HOUR, created_at=created)
+        store.record_outcome(SEGMENT, channel, outcome, t, half_lives, created_at=created)
         memory.record(SEGMENT, channel, outcome == "paid", t, created_at=created)
     now = t + 600
     stored = store.read_states(SEGMENT, ["a", "b", "c", "d"], now)
     expected = memory.read(SEGMENT, ["a", "b", "c", "d"], now)
     assert set(stored) == set(expected) == {"a", "b", "c"}
     for channel, state in expected.items():
-        assert stored[channel].successes == pytest.approx(state.successes, rel=1e-6)
-        assert stored[channel].failures == pytest.approx(state.failures, rel=1e-6)
+        assert stored[channel].levels == state.levels == len(half_lives)
+        for j in range(len(half_lives)):
+            assert stored[channel].counts(j) == pytest.approx(state.counts(j), rel=1e-6)
         assert stored[channel].failure_run == state.failure_run
 
 
@@ -84,6 +89,45 @@ def test_an_outcome_is_one_update_and_totals_are_kept(aws: AwsStack, requests: C
     assert (item.paid, item.failed, item.expired, item.run) == (1, 1, 1, 2)
     assert item.expire_at == int(T0 + 9) + store.STATE_TTL_SECONDS
     assert item.epoch == epoch_for(T0, HOUR)
+
+
+def test_every_memory_is_added_in_the_same_single_update(aws: AwsStack, requests: Counter[str]) -> None:
+    # three memories: still one UpdateItem per outcome (three ADDs in it), one BatchGetItem per read
+    assert store.record_outcome(SEGMENT, "a", "paid", T0, MEMORIES) == 1
+    assert store.record_outcome(SEGMENT, "a", "failed", T0 + 7200, MEMORIES) == 1
+    assert dict(requests) == {"UpdateItem": 2}
+    item = store.RouterStateItem.get(SEGMENT, "a")
+    assert (item.half_life, item.half_lives, item.epoch) == (1800, "1800,7200,28800", epoch_for(T0, 1800.0))
+    requests.clear()
+    state = store.read_states(SEGMENT, ["a"], T0 + 7200)["a"]
+    assert dict(requests) == {"BatchGetItem": 1}
+    assert state.counts(0) == pytest.approx((2**-4, 1.0), rel=1e-6)
+    assert state.counts(1) == pytest.approx((0.5, 1.0), rel=1e-6)
+    assert state.counts(2) == pytest.approx((2**-0.25, 1.0), rel=1e-6)
+
+
+def test_an_item_of_one_half_life_becomes_several_at_its_next_outcome(aws: AwsStack, requests: Counter[str]) -> None:
+    # Given an item written by dts2 (one half-life of 2 h, no half_lives), When the first outcome
+    # with three memories arrives, Then the item is read and rebased once, and every memory starts
+    # from the old counts of that moment
+    old_epoch = epoch_for(T0, 2 * HOUR)
+    aws.client("dynamodb").put_item(
+        TableName=aws.name("RouterStateTable"),
+        Item={
+            "pk": {"S": SEGMENT},
+            "sk": {"S": "a"},
+            "epoch": {"N": str(old_epoch)},
+            "half_life": {"N": "7200"},
+            "s": {"N": repr(2 ** ((T0 - old_epoch) / 7200))},  # one success at T0
+            "f": {"N": "0"},
+            "version": {"N": "1"},
+        },
+    )
+    assert store.record_outcome(SEGMENT, "a", "failed", T0 + 2 * HOUR, MEMORIES) == 5
+    assert dict(requests) == {"UpdateItem": 4, "GetItem": 1}
+    state = store.read_states(SEGMENT, ["a"], T0 + 2 * HOUR)["a"]
+    assert [state.counts(j) for j in range(3)] == [pytest.approx((0.5, 1.0), rel=1e-6)] * 3
+    assert store.record_outcome(SEGMENT, "a", "paid", T0 + 2 * HOUR + 1, MEMORIES) == 1
 
 
 def test_the_failure_run_counts_in_creation_order_with_conditional_updates(
@@ -127,6 +171,19 @@ def test_a_new_epoch_rebases_the_item_once(aws: AwsStack, requests: Counter[str]
     assert store.record_outcome(SEGMENT, "a", "failed", later - 40, half_life) == 5
     late = store.read_states(SEGMENT, ["a"], later + 1)["a"]
     assert late.failures == pytest.approx(2 ** (-41 / half_life), rel=1e-6)
+
+
+def test_a_new_epoch_rebases_every_memory_together(aws: AwsStack, requests: Counter[str]) -> None:
+    lives = (60.0, 240.0)
+    store.record_outcome(SEGMENT, "a", "paid", T0, lives)
+    later = epoch_for(T0, 60.0) + EPOCH_HALF_LIVES * 60.0 + 30  # the shortest half-life's next epoch
+    requests.clear()
+    assert store.record_outcome(SEGMENT, "a", "paid", later, lives) == 5
+    assert dict(requests) == {"UpdateItem": 4, "GetItem": 1}
+    assert store.RouterStateItem.get(SEGMENT, "a").epoch == epoch_for(later, 60.0)
+    state = store.read_states(SEGMENT, ["a"], later)["a"]
+    for j, h in enumerate(lives):
+        assert state.counts(j)[0] == pytest.approx(2 ** (-(later - T0) / h) + 1, rel=1e-6)
 
 
 def test_a_new_half_life_converts_the_counts_of_the_moment(aws: AwsStack) -> None:

@@ -89,7 +89,9 @@ def test_router_target_recomputes_the_logged_propensity() -> None:
     # Given a decision logged by the router, When the same configuration is the target, Then its
     # probability for the chosen channel is the logged propensity (weights of exactly 1)
     config = RouterConfig()
-    state = {"a": ArmState(50, 5, 0), "b": ArmState(40, 10, 0)}
+    # every memory logged: a recomputation chooses the same memory (here the 30-minute one, as
+    # "b" has fallen in the last half hour) and another memory_z may choose another
+    state = {"a": ArmState(50, 5, 0, ((200, 22), (800, 90))), "b": ArmState(20, 20, 0, ((190, 60), (780, 210)))}
     view = evaluate([Arm("a", 60, state["a"]), Arm("b", 0, state["b"])], config)
     chosen = view.choose(0.3)
     record = {
@@ -106,6 +108,7 @@ def test_router_target_recomputes_the_logged_propensity() -> None:
     }
     outcome = {"decision_id": "d1", "channel": chosen.channel_id, "outcome": "paid"}
     samples, _ = read_log([json.dumps({DECISION_KEY: record}), json.dumps({OUTCOME_KEY: outcome})])
+    assert view.half_life == 1800.0
     same = router_target(config)(samples[0].decision)
     assert same[chosen.channel_id] == pytest.approx(chosen.probability, rel=1e-9)
     assert estimate(samples, router_target(config)).ips == pytest.approx(1.0)
@@ -130,7 +133,7 @@ def test_the_command_line_evaluator_reads_exported_logs(tmp_path: Path, capsys: 
     out = capsys.readouterr().out
     assert "540 decisions with an outcome, 60 pending; logged by: logging" in out
     assert "always a" in out
-    assert "router dts2:h=7200:eps=0.05" in out
+    assert "router dts3:h=1800,7200,28800:z=2.5:eps=0.05" in out
     empty = tmp_path / "empty.log"
     empty.write_text("nothing here\n", encoding="utf-8")
     assert main([str(empty)]) == 1

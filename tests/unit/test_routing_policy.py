@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -10,8 +11,10 @@ from paycore.routing.policy import (
     Arm,
     ArmState,
     RouterConfig,
+    consistent_memory,
     evaluate,
     failure_run_limit,
+    segment_memory,
     win_probabilities,
 )
 
@@ -155,14 +158,21 @@ def test_sharpness_weighs_counts_more() -> None:
 
 def test_the_version_names_every_parameter() -> None:
     version = RouterConfig(half_life_seconds=1800, epsilon=0.05, objective="net_value").version
-    assert version.startswith("dts2:h=1800:eps=0.05")
+    assert version.startswith("dts3:h=1800,7200,28800:z=2.5:eps=0.05")
     assert "obj=net_value" in version
+    assert RouterConfig(half_life_seconds=600, memories=2, memory_ratio=3, memory_z=2).version.startswith(
+        "dts3:h=600,1800:z=2:"
+    )
 
 
 @pytest.mark.parametrize(
     "kwargs",
     [
         {"half_life_seconds": 0},
+        {"memories": 0},
+        {"memories": 5},
+        {"memory_ratio": 1.0},
+        {"memory_z": 0.0},
         {"epsilon": 1.0},
         {"prior_successes": 0.5},
         {"sharpness": 0.5},
@@ -175,3 +185,75 @@ def test_the_version_names_every_parameter() -> None:
 def test_invalid_configurations_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
         RouterConfig(**kwargs)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ memories (dts3)
+
+MEMORIES = RouterConfig()  # 30 min, 2 h, 8 h; memory_z 2.5
+
+
+def _steady(rate: float, per_second: float, config: RouterConfig = MEMORIES) -> ArmState:
+    """The decayed counts of a channel that has succeeded at ``rate`` for a long time: ``n = r H / ln 2``."""
+    decayed = [per_second * h / math.log(2) for h in config.half_lives]
+    counts = [(rate * n, (1 - rate) * n) for n in decayed]
+    (s, f), *longer = counts
+    return ArmState(s, f, 0, tuple(longer))
+
+
+def test_a_steady_channel_is_read_from_its_longest_memory() -> None:
+    assert MEMORIES.half_lives == (1800.0, 7200.0, 28800.0)
+    assert consistent_memory(_steady(0.9, 0.1), MEMORIES) == 2
+
+
+def test_a_rate_that_moved_is_read_from_a_shorter_memory() -> None:
+    # Given a channel at 90% for hours, then at 80% for the last ~40 minutes: the 30-minute memory
+    # sees ~80%, the longer ones much less of the change. Then the 30-minute memory is chosen;
+    # a change of 1 point is within the noise and the longest memory stays
+    def shifted(before: float, after: float, per_second: float = 0.1, since: float = 2400.0) -> ArmState:
+        counts = []
+        for h in MEMORIES.half_lives:
+            lam = math.log(2) / h
+            recent = per_second * (1 - math.exp(-lam * since)) / lam
+            old = per_second * math.exp(-lam * since) / lam
+            counts.append((after * recent + before * old, (1 - after) * recent + (1 - before) * old))
+        (s, f), *longer = counts
+        return ArmState(s, f, 0, tuple(longer))
+
+    assert consistent_memory(shifted(0.9, 0.8), MEMORIES) == 0
+    assert consistent_memory(shifted(0.9, 0.89), MEMORIES) == 2
+
+
+def test_the_segment_takes_the_shortest_memory_of_its_channels() -> None:
+    # one channel moved (only its short memory holds the change), another is steady, a third has
+    # no outcome at all: the segment reads every channel from the short memory
+    moved = ArmState(50, 50, 0, ((700, 100), (2800, 400)))
+    steady = _steady(0.85, 0.05)
+    empty = ArmState()
+    assert consistent_memory(moved, MEMORIES) == 0
+    assert segment_memory([moved, steady, empty], MEMORIES) == 0
+    assert segment_memory([steady, empty], MEMORIES) == 2
+    assert segment_memory([empty], MEMORIES) == 2
+    # a state logged with one memory (dts2) has only that one
+    assert segment_memory([ArmState(90, 10)], MEMORIES) == 0
+
+
+def test_the_posteriors_come_from_the_chosen_memory() -> None:
+    # "a" was the better channel for hours but has just fallen (short memory 50%); "b" is steady
+    # at 85%. From the short memory "b" is the better one; from the long one "a" would be.
+    a = ArmState(50, 50, 0, ((700, 100), (2800, 400)))
+    b = ArmState(26, 5, 0, ((105, 18), (420, 74)))
+    view = evaluate([Arm("a", state=a), Arm("b", state=b)], MEMORIES)
+    assert view.half_life == 1800.0
+    assert view.probability("b") > 0.9
+    only_long = evaluate([Arm("a", state=a.in_memory(2)), Arm("b", state=b.in_memory(2))], MEMORIES)
+    assert only_long.probability("a") > 0.9
+
+
+def test_the_logged_state_keeps_every_memory() -> None:
+    state = ArmState(1.5, 0.25, 2, ((6.0, 1.0), (24.0, 4.0)))
+    assert state.as_list() == [1.5, 0.25, 2, 6.0, 1.0, 24.0, 4.0]
+    assert ArmState.from_list(state.as_list()) == state
+    assert ArmState.from_list([1.5, 0.25, 2]) == ArmState(1.5, 0.25, 2)  # a dts2 log line
+    assert state.counts(1) == (6.0, 1.0)
+    assert state.counts(5) == (24.0, 4.0)  # the longest held
+    assert ArmState(3, 1).counts(2) == (3, 1)

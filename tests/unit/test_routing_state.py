@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from paycore.routing.decay import EPOCH_HALF_LIVES, ScaledCounts, empty, epoch_for, weight
+from paycore.routing.decay import EPOCH_HALF_LIVES, Memories, ScaledCounts, empty, empty_memories, epoch_for, weight
 from paycore.routing.segments import BANDS, Segment, amount_band
 from paycore.routing.state import FailureRun, MemoryStateStore, Outcome, run_update
 
@@ -152,6 +152,50 @@ def test_memory_store_rebases_across_epochs() -> None:
     state = store.read("s", ["a"], far)["a"]
     assert state.successes == pytest.approx(1.0 + 2 ** (-(far - 10.0) / half_life), rel=1e-9)
     assert math.isfinite(state.successes)
+
+
+def test_several_memories_share_one_epoch_and_rebase_together() -> None:
+    # Given outcomes kept at 30 min, 2 h and 8 h against one epoch (a multiple of 32 of the
+    # shortest half-life), Then each memory equals its direct decayed sum, every weight stays
+    # below 2**32, and a rebase into the next epoch changes no count
+    lives = (1800.0, 7200.0, 28800.0)
+    start = epoch_for(1_750_000_000.0, 1800.0) + 1.0
+    events = [(start + 97.0 * i, i % 4 != 0) for i in range(500)]  # 13.5 of the epoch's 16 hours
+    counts = empty_memories(events[0][0], lives)
+    assert counts.epoch == epoch_for(events[0][0], 1800.0)
+    for t, ok in events:
+        counts = counts.add(t, ok)
+        assert all(weight(t, counts.epoch, h) < 2.0**EPOCH_HALF_LIVES for h in lives)
+    now = events[-1][0] + 600.0
+    for (successes, failures), h in zip(counts.at(now), lives, strict=True):
+        assert (successes, failures) == pytest.approx(_naive(events, now, h), rel=1e-12)
+    later = counts.epoch + EPOCH_HALF_LIVES * 1800.0 + 5.0  # in the next epoch
+    rebased = counts.rebased(lives, later)
+    assert rebased.epoch == epoch_for(later, 1800.0) > counts.epoch
+    assert rebased.half_lives == lives
+    for new, old in zip(rebased.at(later), counts.at(later), strict=True):
+        assert new == pytest.approx(old, rel=1e-12)
+
+
+def test_one_memory_becomes_several_from_the_counts_of_the_moment() -> None:
+    # a state kept with one half-life (dts2) seeds every memory with its counts at that moment
+    single = Memories((ScaledCounts(0, 2 * HOUR).add(0.0, True),))
+    several = single.rebased((1800.0, 7200.0), 2 * HOUR)  # the count is 0.5 then
+    assert [s for s, _ in several.at(2 * HOUR)] == pytest.approx([0.5, 0.5])
+    assert [s for s, _ in several.at(2 * HOUR + 1800.0)] == pytest.approx([0.25, 0.5 * 2**-0.25])
+
+
+def test_memory_store_keeps_every_memory() -> None:
+    store = MemoryStateStore(1800.0, 7200.0, 28800.0)
+    store.record("s", "a", True, 100.0)
+    store.record("s", "a", False, 200.0)
+    state = store.read("s", ["a"], 200.0 + 7200.0)["a"]
+    assert state.levels == 3
+    assert state.counts(0) == pytest.approx((2 ** (-7300 / 1800), 2**-4), rel=1e-9)
+    assert state.counts(1) == pytest.approx((2 ** (-7300 / 7200), 0.5), rel=1e-9)
+    assert state.counts(2) == pytest.approx((2 ** (-7300 / 28800), 2**-0.25), rel=1e-9)
+    with pytest.raises(ValueError, match="half-life"):
+        MemoryStateStore()
 
 
 def test_outcomes() -> None:

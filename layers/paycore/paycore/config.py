@@ -301,7 +301,7 @@ class RouterSettings(NamedTuple):
     """
 
     table: str
-    half_life_seconds: int
+    half_life_seconds: int  # the shortest memory's (RouterConfig.half_lives)
     epsilon: float  # from ROUTER_EPSILON_PERMILLE: an integer, as CloudFormation can range-check it
     objective: str
 

@@ -15,6 +15,12 @@ Kept naively, the decayed sum needs a read, a multiplication and a conditional w
 decayed sum at ``T`` is the stored sum times ``2 ** -((T - epoch) / H)``. The epoch moves forward
 every :data:`EPOCH_HALF_LIVES` half-lives (a *rebase*, once per item per epoch), which keeps every
 weight below ``2 ** EPOCH_HALF_LIVES``: far inside DynamoDB's number range (up to 1e125, 38 digits).
+
+**Several memories.** The router keeps the same counts at a few half-lives (:class:`Memories`, e.g.
+30 minutes, 2 hours, 8 hours) on one item, against ONE epoch: a multiple of ``EPOCH_HALF_LIVES``
+times the *shortest* half-life. A longer half-life's weights then grow more slowly (below
+``2 ** (EPOCH_HALF_LIVES * shortest / longer)``), so every sum stays in range, every outcome is
+still one ``ADD`` per sum in the same update, and every sum is rebased together, once per epoch.
 """
 
 from __future__ import annotations
@@ -78,3 +84,41 @@ class ScaledCounts:
 
 def empty(t: float, half_life: float) -> ScaledCounts:
     return ScaledCounts(epoch_for(t, half_life), half_life)
+
+
+@dataclass(frozen=True)
+class Memories:
+    """The counts of one (segment, channel) at several half-lives (shortest first), one epoch for all."""
+
+    counts: tuple[ScaledCounts, ...]
+
+    @property
+    def epoch(self) -> int:
+        return self.counts[0].epoch
+
+    @property
+    def half_lives(self) -> tuple[float, ...]:
+        return tuple(c.half_life for c in self.counts)
+
+    def at(self, now: float) -> tuple[tuple[float, float], ...]:
+        """Decayed (successes, failures) at ``now`` of every memory, shortest first."""
+        return tuple(c.at(now) for c in self.counts)
+
+    def add(self, t: float, success: bool) -> Memories:
+        return Memories(tuple(c.add(t, success) for c in self.counts))
+
+    def rebased(self, half_lives: tuple[float, ...], now: float) -> Memories:
+        """Every memory re-expressed against the epoch of ``now`` for ``half_lives``.
+
+        With unchanged half-lives this is exact. New half-lives (a deployment; or an item written by
+        a policy with one memory) start from the old counts decayed to ``now``: memory ``j`` from the
+        old memory ``j``, or the old longest where there are fewer.
+        """
+        epoch = max(self.epoch, epoch_for(now, half_lives[0]))
+        last = len(self.counts) - 1
+        return Memories(tuple(self.counts[min(j, last)].rebased(epoch, h, now) for j, h in enumerate(half_lives)))
+
+
+def empty_memories(t: float, half_lives: tuple[float, ...]) -> Memories:
+    epoch = epoch_for(t, half_lives[0])
+    return Memories(tuple(ScaledCounts(epoch, h) for h in half_lives))

@@ -14,9 +14,10 @@ the decision id (``paycore.routing.service``). From those records the value of *
   learning", NeurIPS 2015): ``sum(w_k * r_k) / sum(w_k)``: slightly biased, much lower variance.
 
 The context ``x_k`` is the logged record itself (segment, amount, eligible channels, fees and the
-decayed counts), so a variant of the router (another epsilon, sharpness, objective or collapse test)
-is evaluated by recomputing its probabilities from the logged state (:func:`router_target`). The
-half-life is already applied to the logged counts, so it cannot be varied this way.
+decayed counts of every memory), so a variant of the router (another epsilon, sharpness, objective,
+collapse test or memory threshold ``memory_z``) is evaluated by recomputing its probabilities from
+the logged state (:func:`router_target`). The half-lives are already applied to the logged counts,
+so they cannot be varied this way (a target with fewer memories uses the shorter ones logged).
 """
 
 from __future__ import annotations

@@ -87,6 +87,7 @@ def route(
         "probabilities": {a.channel_id: round(a.probability, 6) for a in ranking.view.arms},
         "means": {a.channel_id: round(a.mean, 6) for a in ranking.view.arms},
         "eliminated": [a.channel_id for a in ranking.view.arms if a.eliminated],
+        "memory": ranking.view.half_life,
         "chosen": chosen.channel_id,
         "propensity": chosen.probability,
         "policy": ranking.view.version,
@@ -121,9 +122,7 @@ def observe(
         return False
     segment = Segment.of(amount, currency).key
     try:
-        store.record_outcome(
-            segment, channel_id, kind.value, at, float(router_settings().half_life_seconds), created_at=created_at
-        )
+        store.record_outcome(segment, channel_id, kind.value, at, policy_config().half_lives, created_at=created_at)
     except (DataAccessError, ConfigurationError):
         logger.exception("router outcome not recorded", extra={"order_id": order_id, "channel": channel_id})
         count(Metric.ROUTER_UPDATE_FAILED, channel=channel_id)

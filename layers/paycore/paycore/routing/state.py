@@ -1,7 +1,7 @@
 """Where the router's knowledge lives: the store interface and an in-memory store.
 
-A store keeps, per (segment, channel), the decayed success and failure counts
-(:class:`paycore.routing.decay.ScaledCounts`) and the current failure run.
+A store keeps, per (segment, channel), the decayed success and failure counts at each of the
+policy's half-lives (:class:`paycore.routing.decay.Memories`) and the current failure run.
 
 **The failure run counts in the order payments were created, not the order outcomes arrive.** A
 payer pays 10 s to 3 minutes after the QR code is shown and an abandoned payment is known only when
@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from paycore.routing.decay import ScaledCounts, empty, epoch_for
+from paycore.routing.decay import Memories, empty_memories, epoch_for
 from paycore.routing.policy import ArmState
 
 
@@ -51,7 +51,7 @@ class Outcome(enum.StrEnum):
 
 
 class StateStore(Protocol):
-    half_life: float
+    half_lives: tuple[float, ...]
 
     def read(self, segment: str, channel_ids: Sequence[str], now: float) -> dict[str, ArmState]:
         """The state of each channel in ``segment`` decayed to ``now`` (absent channels: no data)."""
@@ -86,9 +86,12 @@ def run_update(current: FailureRun, success: bool, created: float) -> FailureRun
 class MemoryStateStore:
     """The store in a dict: the same arithmetic as the DynamoDB store, for simulations and tests."""
 
-    def __init__(self, half_life: float):
-        self.half_life = half_life
-        self._counts: dict[tuple[str, str], ScaledCounts] = {}
+    def __init__(self, *half_lives: float):
+        """``half_lives``: the memories' half-lives in seconds, shortest first (``RouterConfig.half_lives``)."""
+        if not half_lives:
+            raise ValueError("need at least one half-life")
+        self.half_lives = tuple(half_lives)
+        self._counts: dict[tuple[str, str], Memories] = {}
         self._runs: dict[tuple[str, str], FailureRun] = {}
 
     def read(self, segment: str, channel_ids: Sequence[str], now: float) -> dict[str, ArmState]:
@@ -97,16 +100,16 @@ class MemoryStateStore:
             counts = self._counts.get((segment, channel_id))
             if counts is None:
                 continue
-            successes, failures = counts.at(now)
-            states[channel_id] = ArmState(successes, failures, self._runs.get((segment, channel_id), _NO_RUN).run)
+            (successes, failures), *longer = counts.at(now)
+            run = self._runs.get((segment, channel_id), _NO_RUN).run
+            states[channel_id] = ArmState(successes, failures, run, tuple(longer))
         return states
 
     def record(self, segment: str, channel_id: str, success: bool, at: float, created_at: float | None = None) -> None:
         key = (segment, channel_id)
-        counts = self._counts.get(key) or empty(at, self.half_life)
-        epoch = epoch_for(at, self.half_life)
-        if epoch > counts.epoch:
-            counts = counts.rebased(epoch, self.half_life, at)
+        counts = self._counts.get(key) or empty_memories(at, self.half_lives)
+        if epoch_for(at, self.half_lives[0]) > counts.epoch or counts.half_lives != self.half_lives:
+            counts = counts.rebased(self.half_lives, at)
         self._counts[key] = counts.add(at, success)
         created = at if created_at is None else created_at
         self._runs[key] = run_update(self._runs.get(key, _NO_RUN), success, round(created, 3))
