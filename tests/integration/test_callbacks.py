@@ -231,6 +231,31 @@ def test_a_late_payment_of_another_amount_is_refunded_as_a_payment_of_that_amoun
     assert refund_calls == [(700, 700)]  # the late payment's total, not the order's 1000
 
 
+def test_a_late_payment_reads_the_order_once_and_refunds_from_what_its_commit_wrote(
+    seeded_channels: AwsStack, order: tuple[Orders, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paycore.data import orders as store
+
+    client, created = order
+    deliver_callback(seeded_channels, sandbox_event(created, "payment.failed"))
+    _pay_at_sandbox(seeded_channels, created)
+    reads: list[str] = []
+    real_get_order = store.get_order
+
+    def counted_get_order(order_id: str, *args, **kwargs):
+        reads.append(order_id)
+        return real_get_order(order_id, *args, **kwargs)
+
+    monkeypatch.setattr(store, "get_order", counted_get_order)
+
+    deliver_callback(seeded_channels, sandbox_event(created))
+
+    assert reads == [created["order_id"]]  # before the transaction; none after its commit
+    [refund] = body(client.get(created["order_id"]))["refunds"]
+    assert (refund["automatic"], refund["amount"]) == (True, 1000)
+    assert refund["status"] == "pending"  # submitted: the sandbox confirms it by webhook
+
+
 def _pay_at_sandbox(stack: AwsStack, created: dict) -> None:
     """Mark the sandbox payment paid directly (as if the provider took the money)."""
     payment_id = created["payment"]["checkout_url"].rsplit("/", 1)[-1]

@@ -311,10 +311,9 @@ def _late_payment(provider: str, order: store.OrderItem, event: ProviderEvent, n
 
     def refund_it() -> None:
         count(Metric.LATE_PAYMENT_REFUNDED, channel=order.channel)
-        current = store.get_order(order.order_id)
-        if current is not None:
-            notify.publish("order.late_payment", event_detail(current, now, late_amount=event.amount))
-            submit_refund(current, refund, now, provider_payment_id=event.provider_payment_id)
+        current = store.applied(change)  # what the commit wrote (conditioned on the version): no read
+        notify.publish("order.late_payment", event_detail(current, now, late_amount=event.amount))
+        submit_refund(current, refund, now, provider_payment_id=event.provider_payment_id)
 
     return _Plan(outcome=LATE_PAYMENT_REFUNDED, change=change, after=[refund_it])
 
